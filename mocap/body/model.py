@@ -1,0 +1,186 @@
+"""The body layer: SMPL-format models through smplx, one wrapper for the user's SMPL files and our bundled body.
+
+Parameters follow SMPL: ``global_orient`` (B, 3), ``body_pose`` (B, 23, 3) axis-angle, or rotation matrices
+(B, 3, 3) / (B, 23, 3, 3); ``betas`` (B, 10); ``transl`` (B, 3), metres. Joints are SMPL's 24, in SMPL's order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import smplx
+import torch
+from smplx.lbs import batch_rigid_transform, lbs
+
+from mocap.errors import InputDataError, MissingDependencyError
+from mocap.rotations import axis_angle_to_matrix
+
+NUM_JOINTS = 24
+NUM_BETAS = 10
+JOINT_NAMES = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hand", "right_hand",
+)
+PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+ASSETS = Path(__file__).parent / "assets"
+OPEN_BODY_FILE = ASSETS / "open_body_neutral.npz"
+SMPL_KEYS = ("v_template", "f", "J_regressor", "weights", "shapedirs", "posedirs", "kintree_table")
+
+
+@dataclass(frozen=True)
+class BodyOutput:
+    vertices: torch.Tensor  # (B, V, 3)
+    joints: torch.Tensor  # (B, 24, 3)
+
+
+def _rotmats(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Axis-angle ``(B, n*3)``/``(B, n, 3)`` or matrices ``(B, n, 3, 3)`` -> ``(B, n, 3, 3)``."""
+    if x.shape[-2:] == (3, 3) and x.dim() >= 3 and (x.dim() == 4 or n == 1):
+        return x.reshape(-1, n, 3, 3)
+    return axis_angle_to_matrix(x.reshape(-1, n, 3))
+
+
+class BodyModel(torch.nn.Module):
+    """A thin stateless wrapper over ``smplx.SMPLLayer`` with a fast path for sparse points.
+
+    Attributes:
+        name: the body model's name as written into results (``surface_model``), e.g. ``open_body_neutral``.
+        topology: ``"smpl"`` for SMPL's 6890-vertex mesh, ``"open"`` for the bundled body.
+        gender: ``neutral``, ``male`` or ``female``.
+    """
+
+    def __init__(self, data: dict[str, np.ndarray], name: str, topology: str, gender: str = "neutral",
+                 dtype: torch.dtype = torch.float32):
+        super().__init__()
+        missing = [k for k in SMPL_KEYS if k not in data]
+        if missing:
+            raise InputDataError(f"body model {name!r} lacks the keys {', '.join(missing)}")
+        struct = smplx.utils.Struct(**{k: np.asarray(data[k]) for k in SMPL_KEYS})
+        self.layer = smplx.SMPLLayer(model_path=name, data_struct=struct, num_betas=NUM_BETAS, dtype=dtype)
+        self.name, self.topology, self.gender = name, topology, gender
+        self.faces = np.asarray(data["f"], dtype=np.int64)
+        J_reg = self.layer.J_regressor
+        # Joints are linear in betas before the kinematic chain: regress once, reuse for every frame.
+        self.register_buffer("J_template", J_reg @ self.layer.v_template, persistent=False)
+        self.register_buffer("J_shapedirs", torch.einsum("jv,vcb->jcb", J_reg, self.layer.shapedirs), persistent=False)
+        self.register_buffer("parents", torch.tensor(PARENTS, dtype=torch.long), persistent=False)
+        self.has_posedirs = bool(torch.any(self.layer.posedirs != 0))
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.layer.v_template.shape[0])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.layer.v_template.dtype
+
+    def _prepare(self, global_orient, body_pose, betas, transl):
+        B = max(len(x) for x in (global_orient, body_pose, betas, transl) if x is not None)
+        dt, dev = self.dtype, self.layer.v_template.device
+        go = _rotmats(torch.as_tensor(global_orient, dtype=dt, device=dev), 1).expand(B, 1, 3, 3)
+        bp = _rotmats(torch.as_tensor(body_pose, dtype=dt, device=dev), NUM_JOINTS - 1).expand(B, -1, 3, 3)
+        betas = torch.zeros(B, NUM_BETAS, dtype=dt, device=dev) if betas is None else torch.as_tensor(betas, dtype=dt, device=dev)
+        transl = torch.zeros(B, 3, dtype=dt, device=dev) if transl is None else torch.as_tensor(transl, dtype=dt, device=dev)
+        return torch.cat([go, bp], 1), betas.expand(B, -1), transl.expand(B, 3)
+
+    def forward(self, global_orient, body_pose, betas=None, transl=None) -> BodyOutput:
+        """Full skinning: vertices ``(B, V, 3)`` and the 24 joints ``(B, 24, 3)`` in the world frame."""
+        rot, betas, transl = self._prepare(global_orient, body_pose, betas, transl)
+        L = self.layer
+        verts, joints = lbs(betas, rot, L.v_template, L.shapedirs, L.posedirs, L.J_regressor, L.parents,
+                            L.lbs_weights, pose2rot=False)
+        t = transl[:, None]
+        return BodyOutput(vertices=verts + t, joints=joints[:, :NUM_JOINTS] + t)
+
+    def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
+        """``(B, 10)`` -> ``(B, 24, 3)`` joints of the shaped body in its rest (T) pose."""
+        betas = torch.as_tensor(betas, dtype=self.dtype)
+        return self.J_template + torch.einsum("jcb,nb->njc", self.J_shapedirs, betas)
+
+    def points(self, global_orient, body_pose, betas=None, transl=None, vertex_ids=None):
+        """Fast path: the 24 joints ``(B, 24, 3)`` and selected surface vertices ``(B, K, 3)``.
+
+        Skins only the ``vertex_ids`` (a ``(K,)`` index array) instead of the whole mesh; equal to
+        :meth:`forward` to float precision.
+        """
+        rot, betas, transl = self._prepare(global_orient, body_pose, betas, transl)
+        J_rest = self.rest_joints(betas)
+        joints, A = batch_rigid_transform(rot, J_rest, self.parents, dtype=self.dtype)
+        t = transl[:, None]
+        if vertex_ids is None or len(vertex_ids) == 0:
+            return joints + t, joints.new_zeros(len(joints), 0, 3)
+        L = self.layer
+        idx = torch.as_tensor(np.asarray(vertex_ids), dtype=torch.long, device=joints.device)
+        v = L.v_template[idx] + torch.einsum("kcb,nb->nkc", L.shapedirs[idx], betas)
+        if self.has_posedirs:
+            eye = torch.eye(3, dtype=self.dtype, device=rot.device)
+            pose_feature = (rot[:, 1:] - eye).reshape(len(rot), -1)
+            cols = (idx[:, None] * 3 + torch.arange(3, device=idx.device)).reshape(-1)
+            v = v + (pose_feature @ L.posedirs[:, cols]).reshape(len(rot), -1, 3)
+        T = torch.einsum("kj,njab->nkab", L.lbs_weights[idx], A)
+        v = (T[..., :3, :3] @ v[..., None])[..., 0] + T[..., :3, 3]
+        return joints + t, v + t
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise InputDataError(f"{path}: body model file not found")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise InputDataError(f"{path}: not a readable SMPL-format npz ({e})") from None
+    if path.suffix == ".pkl":
+        from mocap.body.smpl_pickle import load_smpl_pickle
+
+        return load_smpl_pickle(path)
+    raise InputDataError(f"{path}: body model files must be .pkl or .npz")
+
+
+def _find_smpl_file(folder: Path, gender: str) -> Path:
+    stems = [f"SMPL_{gender.upper()}", f"basicmodel_{gender[0]}_lbs_10_207_0_v1.1.0", f"basicModel_{gender[0]}_lbs_10_207_0_v1.0.0"]
+    if gender == "neutral":
+        stems.append("basicmodel_neutral_lbs_10_207_0_v1.1.0")
+    for base in (folder, folder / "smpl"):
+        for stem in stems:
+            for ext in (".pkl", ".npz"):
+                if (base / f"{stem}{ext}").is_file():
+                    return base / f"{stem}{ext}"
+    raise InputDataError(f"{folder}: no SMPL model file for gender {gender!r} (looked for SMPL_{gender.upper()}.pkl/.npz)")
+
+
+def load_body(spec: str | os.PathLike = "open", gender: str = "neutral", dtype: torch.dtype = torch.float32) -> BodyModel:
+    """Load a body model.
+
+    Args:
+        spec: ``"open"`` for the bundled body; ``"smpl"`` for the SMPL files in ``$MOCAP_SMPL_DIR``; or a path
+            to an SMPL folder or to one ``.pkl``/``.npz`` file in SMPL's format.
+        gender: ``neutral``, ``male`` or ``female`` (the bundled body is neutral only).
+    """
+    if gender not in ("neutral", "male", "female"):
+        raise InputDataError(f"unknown gender {gender!r}; use neutral, male or female")
+    spec = str(spec)
+    if spec in ("open", "open_body_neutral"):
+        if gender != "neutral":
+            raise InputDataError("the bundled body is gender-neutral; use --gender neutral or your own SMPL files")
+        if not OPEN_BODY_FILE.is_file():
+            raise MissingDependencyError(f"{OPEN_BODY_FILE}: bundled body asset missing; rebuild it with `python tools/build_open_body.py`")
+        return BodyModel(_load_arrays(OPEN_BODY_FILE), "open_body_neutral", "open", gender, dtype)
+    if spec.startswith("smpl"):
+        env = os.environ.get("MOCAP_SMPL_DIR")
+        if not env:
+            raise MissingDependencyError(
+                "SMPL files are licensed and not bundled: download SMPL from https://smpl.is.tue.mpg.de, "
+                "then set MOCAP_SMPL_DIR to the folder holding SMPL_NEUTRAL.pkl (or pass its path)")
+        spec = env
+    path = Path(spec).expanduser()
+    file = _find_smpl_file(path, gender) if path.is_dir() else path
+    data = _load_arrays(file)
+    topology = "smpl" if np.asarray(data.get("v_template", np.zeros((0, 3)))).shape[0] == 6890 else "custom"
+    return BodyModel(data, f"smpl_{gender}" if topology == "smpl" else file.stem, topology, gender, dtype)

@@ -1,0 +1,31 @@
+"""One exception family for the whole project.
+
+The CLI turns any `MocapError` into one line (`error: <message>`) and exit code 2; anything else is a
+bug and keeps its traceback. Messages name the file and the problem, and say what to do when we know.
+"""
+
+from __future__ import annotations
+
+
+class MocapError(Exception):
+    """A problem the user can fix: bad input, bad config, missing file."""
+
+
+class ConfigError(MocapError):
+    """Bad YAML, unknown key, contradictory options."""
+
+
+class InputDataError(MocapError):
+    """Missing or unreadable input file, wrong shapes, inconsistent views."""
+
+
+class CalibrationError(MocapError):
+    """Calibration could not be computed or read."""
+
+
+class FittingError(MocapError):
+    """The body could not be fitted (too few views, no detections...)."""
+
+
+class MissingDependencyError(MocapError):
+    """An optional extra (bpy, anny) or licensed file (SMPL, ReFit checkpoint) is absent."""
