@@ -1,0 +1,93 @@
+"""The `mocap` command line: parse, load, call a stage, save, report.
+
+Heavy libraries (torch, cv2, mediapipe, bpy) are imported inside the commands that need them so that
+`mocap --help` is instant. A `MocapError` becomes one line on stderr and exit code 2; `--debug` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mocap import __version__
+from mocap.errors import MocapError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Group(typer.core.TyperGroup):
+    """Turns user mistakes (MocapError) into one line and exit code 2, for every sub-command."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except MocapError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            err_console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Multi-view markerless motion capture: calibrated cameras in, SMPL motion out.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"mocap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = {"debug": debug}
+
+
+def _yes_no(flag: bool) -> str:
+    return "[green]yes[/]" if flag else "[red]no[/]"
+
+
+@app.command()
+def info(session: Path = typer.Argument(..., help="Session folder.")) -> None:
+    """Cameras, frames, fps, resolution, calibration status and outputs of a session."""
+    from mocap.session import OUTPUTS, Session
+
+    s = Session.load(session)
+    calibrated = set()
+    if s.calibration_path.is_file():
+        from mocap.io.calibration_toml import load_rig
+
+        calibrated = set(load_rig(s.calibration_path).names)
+    footage = s.calibration_footage()
+    table = Table(title=f"Session {s.root}")
+    for col in ("camera", "source", "frames", "fps", "resolution", "calibrated", "board footage"):
+        table.add_column(col)
+    for v in s.views:
+        fps = f"{v.info.fps:g}" if v.info.fps else "-"
+        table.add_row(v.camera, str(v.info.path.relative_to(s.root)), str(v.info.frames), fps,
+                      f"{v.info.width}x{v.info.height}", _yes_no(v.camera in calibrated), _yes_no(v.camera in footage))
+    console.print(table)
+    fps = f"{s.fps:g} fps" if s.fps else "fps unknown (set fps in session.yaml)"
+    console.print(f"{len(s.views)} cameras, {s.num_frames} frames, {fps}; body model: {s.config.body}")
+    for name, rel in OUTPUTS.items():
+        console.print(f"  {rel}: {_yes_no((s.root / rel).is_file())}")
+    for item in s.missing():
+        console.print(f"[yellow]missing[/] {item}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Typed configuration: frozen dataclasses filled from YAML, unknown keys rejected by name.
+
+Every config class documents its fields; `load_config(cls, data, source)` checks types loosely (numbers,
+strings, lists, nested dataclasses) and names the file and key at fault, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from mocap.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """``yaml.safe_load`` a mapping, or raise ConfigError naming the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where} ({getattr(e, 'problem', e)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        return load_config(hint, value, where)
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, typing.get_args(hint)))}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list")
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        return dict(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def load_config(cls: type[T], data: dict, source: str, base: T | None = None) -> T:
+    """Build ``cls`` from ``data``; keys absent from ``data`` keep ``base``'s values (or the defaults).
+
+    ``source`` names the file (and section) in error messages, e.g. ``session.yaml: board``.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        nested = getattr(base, name, None) if base is not None else None
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            values[name] = load_config(hint, value, f"{source}: {name}", nested)
+        else:
+            values[name] = _coerce(value, hint, f"{source}: {name}")
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)
+
+
+def to_dict(config: Any) -> dict:
+    """A config as plain YAML-able data (tuples become lists), to save next to outputs."""
+
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(config))
+
+
+@dataclasses.dataclass(frozen=True)
+class BoardConfig:
+    """A calibration board."""
+
+    type: typing.Literal["charuco", "checkerboard"] = "charuco"
+    rows: int = 7
+    """ChArUco: squares along the board's height."""
+    cols: int = 10
+    """ChArUco: squares along the board's width."""
+    square: float = 0.025
+    """Side of one square, metres."""
+    marker: float = 0.01875
+    """ChArUco: side of one ArUco marker, metres."""
+    dict: str = "4x4_50"
+    """ChArUco: ArUco dictionary, e.g. 4x4_50, 5x5_100."""
+    corners: str = "4x7"
+    """Checkerboard: inner corners as ROWSxCOLS."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionConfig:
+    """`session.yaml`: what a session folder says about itself. Every key is optional."""
+
+    fps: float | None = None
+    """Frame rate; overrides what the videos report (image folders have none)."""
+    cameras: tuple[str, ...] | None = None
+    """Subset and order of cameras to use; all discovered cameras when absent."""
+    body: str = "open"
+    """Body model: `open` (bundled), `smpl` ($MOCAP_SMPL_DIR) or a path to SMPL files."""
+    gender: typing.Literal["neutral", "male", "female"] = "neutral"
+    board: BoardConfig = dataclasses.field(default_factory=BoardConfig)
+    pipeline: str = "keypoints"
+    """Pipeline preset name (pipelines/NAME.yaml) or path."""
+    overrides: dict = dataclasses.field(default_factory=dict)
+    """Pipeline overrides, checked by the pipeline's own config."""
