@@ -83,25 +83,82 @@ def _json_attr(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _write_root(f, kp: Keypoints2D) -> None:
+    f.attrs["format_version"] = FORMAT_VERSION
+    f.attrs["keypoint_format"] = kp.format
+    f.attrs["keypoint_names"] = _json_attr(list(kp.names))
+    f.attrs["fps"] = float(kp.fps)
+    f.attrs["meta"] = _json_attr(kp.meta)
+
+
+def _write_view(f, kp: Keypoints2D, v: int) -> None:
+    g = f.create_group(kp.cameras[v])
+    g.create_dataset("keypoints", data=kp.keypoints[:, v], compression="gzip", compression_opts=4)
+    g.create_dataset("boxes", data=kp.boxes[:, v])
+    g.create_dataset("detected", data=kp.detected[:, v].astype(np.uint8))
+    g.attrs["image_size"] = kp.image_sizes[v]
+    g.attrs["meta"] = _json_attr(kp.view_meta[v])
+
+
 def write_keypoints(path: str | os.PathLike, kp: Keypoints2D) -> Path:
     """Write all views atomically (temporary file, then rename)."""
     import h5py
 
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["keypoint_format"] = kp.format
-            f.attrs["keypoint_names"] = _json_attr(list(kp.names))
-            f.attrs["fps"] = float(kp.fps)
-            f.attrs["meta"] = _json_attr(kp.meta)
-            for v, cam in enumerate(kp.cameras):
-                g = f.create_group(cam)
-                g.create_dataset("keypoints", data=kp.keypoints[:, v], compression="gzip", compression_opts=4)
-                g.create_dataset("boxes", data=kp.boxes[:, v])
-                g.create_dataset("detected", data=kp.detected[:, v].astype(np.uint8))
-                g.attrs["image_size"] = kp.image_sizes[v]
-                g.attrs["meta"] = _json_attr(kp.view_meta[v])
+            _write_root(f, kp)
+            for v in range(len(kp.cameras)):
+                _write_view(f, kp, v)
     return Path(path)
+
+
+def merge_views(path: str | os.PathLike, kp: Keypoints2D) -> Path:
+    """Add the views of ``kp`` to the file at ``path`` (created when absent), replacing same-named views.
+
+    The file is rewritten whole into a temporary file and renamed, so a crash leaves the previous
+    complete file. The views already there must share ``kp``'s keypoint format and frame count; the file's
+    metadata becomes ``kp.meta``.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        return write_keypoints(path, kp)
+    try:
+        old = h5py.File(path, "r")
+    except OSError as e:
+        raise InputDataError(f"{path}: unreadable HDF5 file ({e}); delete it or rerun with --force") from None
+    with old, atomic_path(path) as tmp:
+        fmt = old.attrs.get("keypoint_format")
+        kept = [c for c in old.keys() if c not in kp.cameras]
+        if kept and fmt != kp.format:
+            raise InputDataError(f"{path}: holds {fmt} keypoints, cannot add {kp.format} views; "
+                                 "replace the file (--force) or write elsewhere")
+        for cam in kept:
+            if old[cam]["keypoints"].shape[0] != kp.num_frames:
+                raise InputDataError(f"{path}: camera {cam} has {old[cam]['keypoints'].shape[0]} frames, "
+                                     f"the new views {kp.num_frames}; replace the file (--force)")
+        with h5py.File(tmp, "w") as f:
+            _write_root(f, kp)
+            for cam in kept:
+                old.copy(old[cam], f, name=cam)
+            for v in range(len(kp.cameras)):
+                _write_view(f, kp, v)
+    return path
+
+
+def read_view_meta(path: str | os.PathLike) -> tuple[str | None, dict[str, dict]]:
+    """Keypoint format and per-camera metadata of a keypoints file, without loading the arrays.
+
+    ``(None, {})`` when the file is absent or unreadable (it is then rewritten whole).
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return str(f.attrs["keypoint_format"]), {c: json.loads(f[c].attrs.get("meta", "{}")) for c in f.keys()}
+    except (OSError, KeyError, ValueError):
+        return None, {}
 
 
 def read_keypoints(path: str | os.PathLike, cameras: Sequence[str] | None = None) -> Keypoints2D:

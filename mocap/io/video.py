@@ -2,12 +2,19 @@
 
 Frames are BGR uint8 ``(H, W, 3)`` as OpenCV gives them. A source is addressed by frame index; an image
 folder's frames are its images in natural (numeric-aware) name order.
+
+Exactness: a container's frame count is a header field that some encoders get wrong, so `probe` checks
+it by decoding the last frame (one seek) and falls back to counting frames when the check fails.
+`read_frames` seeks by frame index and verifies where the decoder landed, else reads forward from the
+start; it raises rather than yield fewer frames than asked, so frame f is always the same instant.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -38,6 +45,44 @@ def list_images(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS), key=_natural_key)
 
 
+def _open(path: Path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise InputDataError(f"{path}: unreadable video (OpenCV cannot open it)")
+    return cap
+
+
+def _seek(cap, path: Path, index: int):
+    """Position ``cap`` so that the next read returns frame ``index``; returns the (maybe reopened) capture."""
+    import cv2
+
+    if index == 0:
+        return cap
+    if cap.set(cv2.CAP_PROP_POS_FRAMES, index) and int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == index:
+        return cap
+    # The backend could not seek exactly: decode forward from the first frame instead.
+    cap.release()
+    cap = _open(path)
+    for _ in range(index):
+        if not cap.grab():
+            break
+    return cap
+
+
+def _count_frames(path: Path) -> int:
+    cap = _open(path)
+    try:
+        n = 0
+        while cap.grab():
+            n += 1
+        return n
+    finally:
+        cap.release()
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Frame count, fps and size of a video file or image folder, or InputDataError naming the file."""
     import cv2
@@ -53,43 +98,91 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         return VideoInfo(path, "images", len(images), None, first.shape[1], first.shape[0])
     if not path.is_file():
         raise InputDataError(f"{path}: video not found")
-    cap = cv2.VideoCapture(str(path))
+    cap = _open(path)
     try:
-        if not cap.isOpened():
-            raise InputDataError(f"{path}: unreadable video (OpenCV cannot open it)")
         frames = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         fps = float(cap.get(cv2.CAP_PROP_FPS))
-        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        ok, _ = cap.read()
+        ok, first = cap.read()
+        if not ok:
+            raise InputDataError(f"{path}: unreadable video (no decodable frame)")
+        h, w = first.shape[:2]
+        exact = False
+        if frames > 0:
+            cap = _seek(cap, path, frames - 1)
+            exact = cap.grab() and not cap.grab()
     finally:
         cap.release()
-    if not ok or frames <= 0 or w <= 0:
-        raise InputDataError(f"{path}: unreadable video (no decodable frame)")
+    if not exact:
+        frames = _count_frames(path)
     return VideoInfo(path, "video", frames, fps if fps > 0 else None, w, h)
 
 
-def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-    """Yield BGR frames ``start .. stop-1`` of a video file or image folder."""
+def _prefetched(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray]:
+    """Decode in a background thread (OpenCV releases the GIL) so decoding overlaps the consumer's work."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # handed to the consumer, re-raised there
+            q.put(e)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None,
+                prefetch: int = 0) -> Iterator[np.ndarray]:
+    """Yield BGR frames ``start .. stop-1`` (to the end when ``stop`` is None) of a video file or image folder.
+
+    ``prefetch > 0`` decodes up to that many frames ahead in a thread. Raises InputDataError when the
+    source ends before ``stop``.
+    """
+    frames = _read(Path(path), start, stop)
+    return _prefetched(frames, prefetch) if prefetch > 0 else frames
+
+
+def _read(path: Path, start: int, stop: int | None) -> Iterator[np.ndarray]:
     import cv2
 
-    path = Path(path)
     if path.is_dir():
-        for img in list_images(path)[start:stop]:
+        images = list_images(path)
+        if stop is not None and stop > len(images):
+            raise InputDataError(f"{path}: {len(images)} images, frames up to {stop} asked for")
+        for img in images[start:stop]:
             frame = cv2.imread(str(img), cv2.IMREAD_COLOR)
             if frame is None:
                 raise InputDataError(f"{img}: unreadable image")
             yield frame
         return
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise InputDataError(f"{path}: unreadable video")
+    cap = _seek(_open(path), path, start)
     try:
-        if start:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, start)
         index = start
         while stop is None or index < stop:
             ok, frame = cap.read()
             if not ok:
+                if stop is not None:
+                    raise InputDataError(f"{path}: video ends at frame {index}, frames up to {stop} asked for "
+                                         "(truncated or corrupt file?)")
                 break
             yield frame
             index += 1

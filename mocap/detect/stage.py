@@ -1,0 +1,71 @@
+"""The detect stage: BlazePose keypoints of every view of a session into ``output/keypoints2d.h5``.
+
+Each view is written into the file as soon as it finishes (the whole file is rewritten to a temporary
+file and renamed), so an interrupted run keeps the views done and never leaves a half-written file.
+A view already in the file is skipped when it was detected from the same footage with the same
+detector settings, unless ``force``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+from mocap.detect.blazepose import FORMAT, DetectorConfig, check_model, source_fingerprint
+from mocap.detect.parallel import ViewProgress, detect_views
+from mocap.errors import InputDataError
+from mocap.io.keypoints_h5 import Keypoints2D, merge_views, read_view_meta, write_keypoints
+from mocap.session import Session
+
+# View metadata that must match for a view to count as done (mtime and rates may differ).
+_IDENTITY = ("source_size", "source_sha256_ends", "frames")
+
+
+@dataclass(frozen=True)
+class DetectResult:
+    path: str
+    detected: tuple[str, ...]  # cameras run now
+    skipped: tuple[str, ...]  # cameras already done
+    detection_rate: dict[str, float]  # camera -> fraction of frames with a person, for the cameras run now
+
+
+def detect_session(session: Session, cameras: Sequence[str] | None = None, *, force: bool = False,
+                   config: DetectorConfig = DetectorConfig(), workers: int | None = None,
+                   progress: ViewProgress | None = None) -> DetectResult:
+    """Detect the views ``cameras`` (default: all) of ``session`` that are not done yet (all when ``force``)."""
+    check_model(config.model_complexity)
+    cameras = list(cameras) if cameras else list(session.cameras)
+    unknown = [c for c in cameras if c not in session.cameras]
+    if unknown:
+        raise InputDataError(f"{session.root}: no camera {', '.join(unknown)}; cameras: {', '.join(session.cameras)}")
+    out = session.output("keypoints")
+    fmt, done_meta = read_view_meta(out)
+    if fmt not in (None, FORMAT) and not force:
+        raise InputDataError(f"{out}: holds {fmt} keypoints (imported?); rerun with --force to replace them "
+                             "with BlazePose detections")
+    wanted = config.as_meta()
+    sources = {v.camera: v.info.path for v in session.views if v.camera in cameras}
+    todo, skipped = {}, []
+    for cam, path in sources.items():
+        meta = done_meta.get(cam) if fmt == FORMAT else None
+        current = {**source_fingerprint(path), "frames": session.num_frames}
+        if (not force and meta is not None and all(meta.get(k) == v for k, v in wanted.items())
+                and all(meta.get(k) == current[k] for k in _IDENTITY)):
+            skipped.append(cam)
+        else:
+            todo[cam] = path
+    replace = fmt not in (None, FORMAT)  # first view written replaces a file of another format
+
+    def save(kp: Keypoints2D) -> None:
+        nonlocal replace
+        kp = dataclasses.replace(kp, fps=session.fps or float("nan"))  # session.yaml may override the videos' rate
+        if replace:
+            write_keypoints(out, kp)
+            replace = False
+        else:
+            merge_views(out, kp)
+
+    results = detect_views(todo, config, stop=session.num_frames, workers=workers, progress=progress, on_view=save)
+    rates = {cam: float(kp.detected.mean()) for cam, kp in results.items()}
+    return DetectResult(str(out), tuple(todo), tuple(skipped), rates)
