@@ -12,8 +12,10 @@ normalised to the image, so they map back to original pixels exactly.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -86,6 +88,23 @@ def source_fingerprint(path: Path) -> dict:
             "source_mtime": max((f.stat().st_mtime for f in files), default=None)}
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 while MediaPipe's graph lives: its C++ threads print start-up notices (TFLite
+    delegate, feedback tensors, ROI projection) that are not ours to show and break the progress bars.
+    Python errors still propagate as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = DetectorConfig(),
                  stop: int | None = None, progress: Progress | None = None) -> Keypoints2D:
     """BlazePose on frames ``0 .. stop-1`` (all when None) of one video or image folder.
@@ -94,7 +113,6 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
     (x0, y0, x1, y1: the bounds of the 33 landmarks, which MediaPipe predicts for the whole body, even
     out of the image), detected ``(F, 1)``. A frame without a person is NaN with detected False.
     """
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines would break progress bars
     import cv2
     import mediapipe as mp
 
@@ -106,10 +124,11 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
     scale = 1.0 if config.max_side is None else min(1.0, config.max_side / max(W, H))
     keypoints = np.full((F, len(BLAZEPOSE33), 3), np.nan, np.float32)
     detected = np.zeros(F, bool)
-    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=config.model_complexity,
-                                smooth_landmarks=config.smooth_landmarks, enable_segmentation=False,
-                                min_detection_confidence=config.min_detection_confidence,
-                                min_tracking_confidence=config.min_tracking_confidence) as pose:
+    with _quiet_stderr(), mp.solutions.pose.Pose(
+            static_image_mode=False, model_complexity=config.model_complexity,
+            smooth_landmarks=config.smooth_landmarks, enable_segmentation=False,
+            min_detection_confidence=config.min_detection_confidence,
+            min_tracking_confidence=config.min_tracking_confidence) as pose:
         for f, frame in enumerate(read_frames(path, 0, F, prefetch=4)):
             if frame.shape[:2] != (H, W):
                 raise InputDataError(f"{path}: frame {f} is {frame.shape[1]}x{frame.shape[0]}, the first {W}x{H}")

@@ -67,5 +67,5 @@ def detect_session(session: Session, cameras: Sequence[str] | None = None, *, fo
             merge_views(out, kp)
 
     results = detect_views(todo, config, stop=session.num_frames, workers=workers, progress=progress, on_view=save)
-    rates = {cam: float(kp.detected.mean()) for cam, kp in results.items()}
+    rates = {cam: float(results[cam].detected.mean()) for cam in todo}
     return DetectResult(str(out), tuple(todo), tuple(skipped), rates)

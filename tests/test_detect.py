@@ -1,0 +1,154 @@
+"""The detect stage on small synthetic sessions: file layout, NaN frames, skipping, --force, atomic
+per-view writes, the process pool, and the CLI's commands and exit codes.
+
+Whether BlazePose finds real people is checked on real footage in test_detect_real.py.
+"""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import mocap.io.keypoints_h5 as kh5
+from mocap.cli import app
+from mocap.detect.blazepose import DetectorConfig, check_model
+from mocap.detect.formats import BLAZEPOSE33
+from mocap.detect.stage import detect_session
+from mocap.errors import ConfigError, InputDataError
+from mocap.io.keypoints_h5 import Keypoints2D, merge_views, read_keypoints, write_keypoints
+from mocap.session import Session
+from tests.test_session import write_video
+
+runner = CliRunner()
+FRAMES = 6
+
+
+@pytest.fixture
+def session(tmp_path) -> Path:
+    for cam in ("cam1", "cam2", "cam3"):
+        write_video(tmp_path / "videos" / f"{cam}.mp4", FRAMES, size=(128, 96))
+    return tmp_path
+
+
+def test_empty_frames_are_nan_never_dropped(session):
+    result = detect_session(Session.load(session), workers=1)
+    assert result.detected == ("cam1", "cam2", "cam3") and result.skipped == ()
+    kp = read_keypoints(session / "output" / "keypoints2d.h5", ["cam1", "cam2", "cam3"])
+    assert kp.keypoints.shape == (FRAMES, 3, 33, 3) and kp.names == BLAZEPOSE33 and kp.format == "blazepose33"
+    assert not kp.detected.any() and np.isnan(kp.keypoints).all() and np.isnan(kp.boxes).all()
+    assert kp.image_sizes.tolist() == [[128, 96]] * 3 and kp.fps == pytest.approx(30.0)
+    meta = kp.view_meta[0]
+    assert meta["detector"] == "mediapipe-blazepose" and meta["model_complexity"] == 1
+    assert meta["source"].endswith("cam1.mp4") and meta["source_size"] > 0 and len(meta["source_sha256_ends"]) == 64
+    assert result.detection_rate == {"cam1": 0.0, "cam2": 0.0, "cam3": 0.0}
+
+
+def test_rerun_skips_done_views_redoes_changed_ones_and_force(session):
+    s = Session.load(session)
+    detect_session(s, ["cam1", "cam2"], workers=1)
+    again = detect_session(s, workers=1)
+    assert again.skipped == ("cam1", "cam2") and again.detected == ("cam3",)
+    write_video(session / "videos" / "cam2.mp4", FRAMES, size=(128, 96), fps=30.0001)  # different bytes
+    changed = detect_session(Session.load(session), workers=1)
+    assert changed.detected == ("cam2",)
+    other_settings = detect_session(s, ["cam1"], workers=1, config=DetectorConfig(max_side=None))
+    assert other_settings.detected == ("cam1",)
+    forced = detect_session(s, force=True, workers=1)
+    assert forced.detected == ("cam1", "cam2", "cam3")
+    assert set(read_keypoints(s.output("keypoints")).cameras) == {"cam1", "cam2", "cam3"}
+
+
+def test_views_in_parallel_processes(session):
+    seen: dict[str, list[int]] = {}
+    result = detect_session(Session.load(session), workers=2,
+                            progress=lambda cam, done, total: seen.setdefault(cam, []).append(done))
+    assert result.detected == ("cam1", "cam2", "cam3")
+    assert all(v[-1] == FRAMES for v in seen.values()) and set(seen) == {"cam1", "cam2", "cam3"}
+    assert read_keypoints(session / "output" / "keypoints2d.h5").keypoints.shape == (FRAMES, 3, 33, 3)
+
+
+def test_unknown_camera_and_foreign_file(session):
+    s = Session.load(session)
+    with pytest.raises(InputDataError, match="no camera camX"):
+        detect_session(s, ["camX"])
+    write_keypoints(s.output("keypoints"), one_view("cam1", fmt="body25", K=25))
+    with pytest.raises(InputDataError, match="holds body25 keypoints.*--force"):
+        detect_session(s, workers=1)
+    detect_session(s, ["cam2"], force=True, workers=1)
+    kp = read_keypoints(s.output("keypoints"))
+    assert kp.format == "blazepose33" and kp.cameras == ("cam2",)  # the imported file was replaced
+
+
+def test_complexity_that_would_download_is_refused():
+    with pytest.raises(ConfigError, match="model_complexity 2 needs pose_landmark_heavy.tflite.*offline"):
+        check_model(2)
+    with pytest.raises(ConfigError, match="must be 0, 1 or 2"):
+        check_model(5)
+    check_model(1)
+
+
+def one_view(cam: str, F: int = 4, fmt: str = "t3", K: int = 3, value: float = 1.0) -> Keypoints2D:
+    kp = np.full((F, 1, K, 3), value, np.float32)
+    return Keypoints2D((cam,), kp, np.zeros((F, 1, 4)), np.ones((F, 1), bool), [[10, 10]], fmt,
+                       tuple(f"k{i}" for i in range(K)), 30.0, {"run": cam}, ({"v": cam},))
+
+
+def test_merge_views_adds_replaces_and_checks(tmp_path):
+    path = tmp_path / "k.h5"
+    merge_views(path, one_view("a"))
+    merge_views(path, one_view("b", value=2.0))
+    merge_views(path, one_view("a", value=3.0))
+    kp = read_keypoints(path, ["a", "b"])
+    assert kp.keypoints[0, :, 0, 0].tolist() == [3.0, 2.0]
+    assert kp.view_meta == ({"v": "a"}, {"v": "b"}) and kp.meta == {"run": "a"}
+    with pytest.raises(InputDataError, match="holds t3 keypoints, cannot add t5"):
+        merge_views(path, one_view("c", fmt="t5", K=5))
+    with pytest.raises(InputDataError, match="camera a has 4 frames, the new views 7"):
+        merge_views(path, one_view("c", F=7))
+
+
+def test_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "k.h5"
+    merge_views(path, one_view("a"))
+    before = path.read_bytes()
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kh5, "_write_view", crash)
+    with pytest.raises(KeyboardInterrupt):
+        merge_views(path, one_view("b"))
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+    with h5py.File(path) as f:
+        assert list(f) == ["a"]
+
+
+def test_cli_detect_import_export(session, tmp_path):
+    r = runner.invoke(app, ["detect", str(session), "--views", "cam1,cam2", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "cam1: person found in 0.0% of 6 frames" in r.output
+    r = runner.invoke(app, ["detect", "run", str(session), "--workers", "1"])
+    assert r.exit_code == 0 and "cam1: already detected" in r.output and "cam3: person found" in r.output
+    r = runner.invoke(app, ["detect", "export", str(session), "-o", str(tmp_path / "op")])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "op" / "cam3_json").glob("*.json"))) == FRAMES
+    r = runner.invoke(app, ["detect", "import", str(tmp_path / "op"), "--format", "openpose", "-o", str(session)])
+    assert r.exit_code == 0, r.output
+    kp = read_keypoints(session / "output" / "keypoints2d.h5")
+    assert kp.format == "body25" and kp.num_frames == FRAMES and kp.image_sizes[0].tolist() == [128, 96]
+    r = runner.invoke(app, ["detect", str(session), "--workers", "1"])
+    assert r.exit_code == 2 and "holds body25 keypoints" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["detect", "SESSION", "--complexity", "2"], "model_complexity 2"),
+    (["detect", "SESSION", "--views", "nope"], "no camera nope"),
+    (["detect", "import", "SESSION", "--format", "xml"], "unknown import format"),
+    (["detect", "export", "SESSION", "--format", "coco"], "only openpose export"),
+    (["detect", "export", "SESSION"], "keypoints file not found"),
+])
+def test_cli_errors_exit_2(session, args, message):
+    r = runner.invoke(app, [str(session) if a == "SESSION" else a for a in args])
+    assert r.exit_code == 2 and message in r.output, r.output
