@@ -1,0 +1,51 @@
+"""BlazePose on real footage (the Pose2Sim demo, 4 views): it finds the person, and the views agree.
+
+Thresholds, from runs of this code (max_side 960) on the first 30 frames: detection rate 1.00 in every
+view; reprojection error of keypoints triangulated from all views (confidence >= 0.5) median 13.0 px
+overall and 8.8-16.4 px per view. The limits leave room for MediaPipe build differences: rate >= 0.95,
+median <= 20 px overall and <= 25 px per view. For scale: the three wrong readings of the Qualisys
+rotation give 110-390 px, and delaying one view by 10 frames (1/6 s) 24 px.
+"""
+
+import numpy as np
+import pytest
+
+from mocap.detect.blazepose import DetectorConfig
+from mocap.detect.consistency import reprojection_errors
+from mocap.detect.parallel import detect_views
+from mocap.io.keypoints_h5 import Keypoints2D
+from tests.qca_reader import read_qca
+
+FRAMES = 30
+CAMERAS = ("cam01", "cam02", "cam03", "cam04")
+
+
+@pytest.fixture(scope="module")
+def detections(pose2sim_dir) -> Keypoints2D:
+    sources = {c: pose2sim_dir / "videos" / f"{c}.mp4" for c in CAMERAS}
+    views = detect_views(sources, DetectorConfig(), stop=FRAMES)
+    per_view = [views[c] for c in CAMERAS]
+    return Keypoints2D(CAMERAS, np.concatenate([v.keypoints for v in per_view], 1),
+                       np.concatenate([v.boxes for v in per_view], 1), np.concatenate([v.detected for v in per_view], 1),
+                       np.concatenate([v.image_sizes for v in per_view]), "blazepose33", per_view[0].names, 60.0)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_person_found_in_every_view(detections):
+    assert detections.keypoints.shape == (FRAMES, 4, 33, 3)
+    assert (detections.detected.mean(0) >= 0.95).all(), detections.detected.mean(0)
+    # the box holds the person: taller than wide in these portrait views, inside the image
+    b = detections.boxes[detections.detected]
+    assert ((b[:, 3] - b[:, 1]) > (b[:, 2] - b[:, 0])).mean() > 0.9
+    assert (b[:, 0] > -50).all() and (b[:, 2] < 1138).all()
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_views_agree_after_triangulation(detections, pose2sim_dir):
+    rig = read_qca(pose2sim_dir / "calibration" / "Calib.qca.txt").subset(CAMERAS)
+    err = reprojection_errors(detections.keypoints, rig, min_confidence=0.5)
+    assert np.isfinite(err).mean() > 0.7  # most keypoints are confident enough to be used
+    assert np.nanmedian(err) <= 20.0, np.nanmedian(err)
+    assert (np.nanmedian(err, axis=(0, 2)) <= 25.0).all(), np.nanmedian(err, axis=(0, 2))
