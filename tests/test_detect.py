@@ -152,3 +152,11 @@ def test_cli_detect_import_export(session, tmp_path):
 def test_cli_errors_exit_2(session, args, message):
     r = runner.invoke(app, [str(session) if a == "SESSION" else a for a in args])
     assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_unreadable_keypoints_file_is_replaced(session):
+    s = Session.load(session)
+    s.output_dir.mkdir()
+    s.output("keypoints").write_bytes(b"garbage")
+    detect_session(s, ["cam1"], workers=1)
+    assert read_keypoints(s.output("keypoints")).cameras == ("cam1",)

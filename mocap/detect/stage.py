@@ -55,7 +55,9 @@ def detect_session(session: Session, cameras: Sequence[str] | None = None, *, fo
             skipped.append(cam)
         else:
             todo[cam] = path
-    replace = fmt not in (None, FORMAT)  # first view written replaces a file of another format
+    # The first view written replaces a file of another format, or one that is not readable HDF5 (never
+    # ours: we write atomically).
+    replace = fmt != FORMAT
 
     def save(kp: Keypoints2D) -> None:
         nonlocal replace
