@@ -107,5 +107,5 @@ def image_tensor(crops: np.ndarray):
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(np.asarray(crops)[..., ::-1])).float().div_(255.0)
-    x = (x - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    x = (x - torch.tensor(IMAGENET_MEAN, dtype=x.dtype)) / torch.tensor(IMAGENET_STD, dtype=x.dtype)
     return x.movedim(-1, -3).contiguous()
