@@ -115,7 +115,6 @@ def detect_run(
     force: bool = typer.Option(False, "--force", help="Detect again the views already in output/keypoints2d.h5."),
     views: Optional[list[str]] = typer.Option(None, "--views", help="Cameras to detect (repeat or comma-separate); default all."),
     complexity: int = typer.Option(1, "--complexity", help="BlazePose model complexity; only 1 ships with mediapipe."),
-    max_side: int = typer.Option(960, "--max-side", help="Longer image side given to MediaPipe (0: full resolution)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: one per view, at most the cores)."),
 ) -> None:
     """BlazePose keypoints of every view into SESSION/output/keypoints2d.h5 (the default of `mocap detect SESSION`)."""
@@ -127,7 +126,7 @@ def detect_run(
 
     check_model(complexity)
     s = Session.load(session)
-    config = DetectorConfig(model_complexity=complexity, max_side=max_side or None)
+    config = DetectorConfig(model_complexity=complexity)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=False) as bars:
         tasks: dict[str, int] = {}

@@ -1,8 +1,8 @@
 """BlazePose on real footage (the Pose2Sim demo, 4 views): it finds the person, and the views agree.
 
-Thresholds, from runs of this code (max_side 960) on the first 30 frames: detection rate 1.00 in every
-view; reprojection error of keypoints triangulated from all views (confidence >= 0.5) median 13.0 px
-overall and 8.8-16.4 px per view. The limits leave room for MediaPipe build differences: rate >= 0.95,
+Thresholds, from runs of this code on the first 30 frames: detection rate 1.00 in every
+view; reprojection error of keypoints triangulated from all views (confidence >= 0.5) median 12.7 px
+overall and 8.3-16.5 px per view. The limits leave room for MediaPipe build differences: rate >= 0.95,
 median <= 20 px overall and <= 25 px per view. For scale: the three wrong readings of the Qualisys
 rotation give 110-390 px, and delaying one view by 10 frames (1/6 s) 24 px.
 """

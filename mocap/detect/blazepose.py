@@ -4,10 +4,9 @@ Uses the legacy ``mediapipe.solutions.pose`` graph in video (tracking) mode. Onl
 inside the mediapipe wheel; 0 and 2 would download their model at run time, so they are refused unless
 their model file is already installed.
 
-Frames are downscaled so that their longer side is at most ``max_side`` before MediaPipe sees them:
-the landmark model works on a 256x256 crop of the person anyway, and resizing a 1920-pixel frame inside
-MediaPipe costs more than the network (see benchmarks/detection.py). MediaPipe's landmarks are
-normalised to the image, so they map back to original pixels exactly.
+Frames go to MediaPipe at full resolution: downscaling them first (to 960 px) saved no CPU time and
+changed the cross-view consistency by 0.1 px on the Pose2Sim demo (benchmarks/detection.py history).
+MediaPipe's landmarks are normalised to the image; they are scaled back to pixels here.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DetectorConfig:
     model_complexity: int = 1
-    max_side: int | None = 960  # longer image side given to MediaPipe, in pixels; None: full resolution
     smooth_landmarks: bool = True
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
@@ -45,7 +43,7 @@ class DetectorConfig:
         import mediapipe
 
         return {"detector": "mediapipe-blazepose", "detector_version": mediapipe.__version__,
-                "model_complexity": self.model_complexity, "max_side": self.max_side,
+                "model_complexity": self.model_complexity,
                 "smooth_landmarks": self.smooth_landmarks, "min_detection_confidence": self.min_detection_confidence,
                 "min_tracking_confidence": self.min_tracking_confidence}
 
@@ -121,7 +119,6 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
     info = probe(path)
     F = info.frames if stop is None else min(stop, info.frames)
     W, H = info.width, info.height
-    scale = 1.0 if config.max_side is None else min(1.0, config.max_side / max(W, H))
     keypoints = np.full((F, len(BLAZEPOSE33), 3), np.nan, np.float32)
     detected = np.zeros(F, bool)
     with _quiet_stderr(), mp.solutions.pose.Pose(
@@ -132,8 +129,6 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
         for f, frame in enumerate(read_frames(path, 0, F, prefetch=4)):
             if frame.shape[:2] != (H, W):
                 raise InputDataError(f"{path}: frame {f} is {frame.shape[1]}x{frame.shape[0]}, the first {W}x{H}")
-            if scale < 1.0:
-                frame = cv2.resize(frame, (round(W * scale), round(H * scale)), interpolation=cv2.INTER_AREA)
             result = pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
             if result.pose_landmarks is not None:
                 lm = result.pose_landmarks.landmark
