@@ -42,6 +42,8 @@ def write_tiny_body(path: Path, seed: int = 0) -> Path:
         regressor[j, 4 * j:4 * j + 4] = 0.25
     faces = np.array([[0, 1, 2], [0, 3, 1], [0, 2, 3], [1, 3, 2]])
     faces = (faces[None] + 4 * np.arange(J)[:, None, None]).reshape(-1, 3)
+    # Each mid-bone vertex in a triangle too: importers drop vertices no face uses.
+    faces = np.concatenate([faces, [[4 * J + j - 1, 4 * parents[j], 4 * j] for j in range(1, J)]])
     kintree = np.stack([np.where(parents < 0, 2**32 - 1, parents), np.arange(J)])
     np.savez(path, v_template=verts, f=faces, J_regressor=regressor, weights=weights,
              shapedirs=rng.normal(0, 0.005, (V, 3, 10)), posedirs=np.zeros((V, 3, 207)), kintree_table=kintree)
