@@ -61,3 +61,14 @@ def random_sequence(num_frames: int, surface_model: str, seed: int = 0, fps: flo
     trans = np.stack([np.sin(t), 0.9 + 0.05 * np.cos(3 * t), 0.5 * t], 1)
     return SmplSequence(poses=poses, trans=trans, betas=rng.normal(0, 1, 10), gender="neutral", fps=fps,
                         surface_model=surface_model)
+
+
+def reference_pose(body, seq: SmplSequence, frames) -> tuple[np.ndarray, np.ndarray]:
+    """SMPL's own joints ``(N, 24, 3)`` and vertices ``(N, V, 3)`` at ``frames``, from the body layer (smplx)."""
+    import torch
+
+    frames = np.asarray(frames)
+    with torch.no_grad():
+        out = body.forward(torch.as_tensor(seq.global_orient[frames]), torch.as_tensor(seq.body_pose[frames]),
+                           torch.as_tensor(seq.betas)[None], torch.as_tensor(seq.trans[frames]))
+    return out.joints.double().numpy(), out.vertices.double().numpy()
