@@ -53,10 +53,6 @@ class Rig:
         parent_pos = np.where(self.parents[:, None] >= 0, self.rest_joints[np.maximum(self.parents, 0)], 0.0)
         return self.rest_joints - parent_pos
 
-    @property
-    def leaves(self) -> list[int]:
-        return [j for j in range(len(self.names)) if j not in set(self.parents.tolist())]
-
 
 def build_rig(body: BodyModel, betas: np.ndarray) -> Rig:
     """The ``body`` shaped by ``betas`` ``(10,)``."""
