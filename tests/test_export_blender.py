@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,23 +56,35 @@ def test_fbx_in_blender(tmp_path, case):
     steps = []
     write_fbx(path, seq, rig, name="walk", progress=lambda d, t: steps.append((d, t)))
     assert steps[-1][0] == steps[-1][1]
-    d = blender_reads(path, seq.fps, tmp_path)
+    d = blender_reads(path, 10.0, tmp_path)  # a wrong rate, which the importer must replace by the file's
     assert sorted(d["bone_names"]) == sorted(JOINT_NAMES) and int(d["num_armatures"]) == 1
     assert list(d["actions"]) == ["SMPL|walk"]  # one action, named after the file
-    assert d["frame_range"].tolist() == [0, F - 1] and float(d["fps"]) == seq.fps
+    assert float(d["fps"]) == pytest.approx(seq.fps) and d["frame_range"] == pytest.approx([0, F - 1])
     assert d["vertex_counts"].tolist() == [body.num_vertices]
     joints, verts = reference_pose(body, seq, FRAMES)
     assert np.abs(d["joints"] - joints).max() < MM
     assert np.abs(d["vertices"] - verts).max() < MM  # skin weights and bind pose, through Blender's deformer
 
 
+def test_fbx_fractional_rate(tmp_path, case):
+    body, seq, rig = case
+    seq = replace(seq, poses=seq.poses[:6], trans=seq.trans[:6], fps=29.97)
+    write_fbx(tmp_path / "ntsc.fbx", seq, rig)
+    d = blender_reads(tmp_path / "ntsc.fbx", 10.0, tmp_path)
+    # Blender keeps a rate as an integer over a float32 divisor (29.97 -> 29.97003), and its importer turns the
+    # file's key times into frames at the integer rate: the last key, at 5 / 29.97 s, lands on frame 5 * 30 / 29.97.
+    assert float(d["fps"]) == pytest.approx(29.97, rel=1e-5)
+    assert d["frame_range"] == pytest.approx([0, 5 * 30 / 29.97], rel=1e-5)
+
+
 def test_bvh_in_blender(tmp_path, case):
     body, seq, rig = case
+    seq = replace(seq, fps=29.97)
     path = tmp_path / "walk.bvh"
     write_bvh(path, seq, rig, units="cm")
-    d = blender_reads(path, seq.fps, tmp_path)
+    d = blender_reads(path, 10.0, tmp_path)  # the importer takes the rate from the file's frame time
     assert sorted(d["bone_names"]) == sorted(JOINT_NAMES)
-    assert d["frame_range"].tolist() == [0, F - 1] and float(d["fps"]) == seq.fps
+    assert float(d["fps"]) == pytest.approx(seq.fps, rel=1e-5) and d["frame_range"] == pytest.approx([0, F - 1])
     assert np.abs(d["joints"] / 100 - reference_pose(body, seq, FRAMES)[0]).max() < MM
 
 
@@ -79,9 +92,9 @@ def test_glb_in_blender(tmp_path, case):
     body, seq, rig = case
     path = tmp_path / "walk.glb"
     write_glb(path, seq, rig, name="walk")
-    d = blender_reads(path, seq.fps, tmp_path)
+    d = blender_reads(path, seq.fps, tmp_path)  # glTF keys are in seconds: the scene's rate turns them into frames
     assert sorted(d["bone_names"]) == sorted(JOINT_NAMES)
-    assert d["frame_range"].tolist() == [0, F - 1]
+    assert d["frame_range"] == pytest.approx([0, F - 1], abs=1e-3)
     assert d["vertex_counts"].tolist() == [body.num_vertices]
     joints, verts = reference_pose(body, seq, FRAMES)
     assert np.abs(d["joints"] - joints).max() < MM
