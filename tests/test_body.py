@@ -42,7 +42,8 @@ def _rest(body, betas=None):
 
 def test_asset_loads_in_plain_smplx(arrays):
     model = smplx.SMPL(model_path=str(OPEN_BODY_FILE), data_struct=smplx.utils.Struct(**np.load(OPEN_BODY_FILE)))
-    out = model(betas=torch.zeros(1, 10), body_pose=torch.zeros(1, 69), global_orient=torch.zeros(1, 3))
+    f32 = {"dtype": torch.float32}
+    out = model(betas=torch.zeros(1, 10, **f32), body_pose=torch.zeros(1, 69, **f32), global_orient=torch.zeros(1, 3, **f32))
     assert out.vertices.shape == (1, len(arrays["v_template"]), 3)
     np.testing.assert_allclose(out.joints[0, :24].detach().numpy(), arrays["J_regressor"] @ arrays["v_template"], atol=1e-5)
     assert OPEN_BODY_FILE.stat().st_size < 15e6
