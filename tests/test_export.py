@@ -44,6 +44,18 @@ def rig(body, seq):
     return build_rig(body, seq.betas)
 
 
+@pytest.fixture(scope="module", params=["tiny", "open"])
+def case(request, body, seq, rig):
+    """(body, seq, rig) for the tiny test body and for the bundled body (13,718 vertices, up to 7 weights each)."""
+    if request.param == "tiny":
+        return body, seq, rig
+    if not OPEN_BODY_FILE.is_file():
+        pytest.skip("bundled body not built")
+    open_body = load_body("open")
+    open_seq = random_sequence(F, open_body.name, seed=1)
+    return open_body, open_seq, build_rig(open_body, open_seq.betas)
+
+
 # --- BVH ---------------------------------------------------------------------------------------------------------
 
 def bvhio_joints(path: Path, frames) -> tuple[np.ndarray, list[str]]:
@@ -61,7 +73,8 @@ def bvhio_joints(path: Path, frames) -> tuple[np.ndarray, list[str]]:
 
 
 @pytest.mark.parametrize("units, scale", [("m", 1.0), ("cm", 100.0)])
-def test_bvh_matches_smpl_joints_in_bvhio(tmp_path, body, seq, rig, units, scale):
+def test_bvh_matches_smpl_joints_in_bvhio(tmp_path, case, units, scale):
+    body, seq, rig = case
     path = tmp_path / "s.bvh"
     write_bvh(path, seq, rig, units=units)
     frames = np.arange(F)
@@ -129,7 +142,8 @@ class Glb:
         return np.array([resolve(i) for i in range(len(nodes))])
 
 
-def test_glb_skeleton_and_skin_match_smpl(tmp_path, body, seq, rig):
+def test_glb_skeleton_and_skin_match_smpl(tmp_path, case):
+    body, seq, rig = case
     path = tmp_path / "s.glb"
     write_glb(path, seq, rig, name="take1")
     glb = Glb(path)
@@ -143,8 +157,9 @@ def test_glb_skeleton_and_skin_match_smpl(tmp_path, body, seq, rig):
     rest = glb.accessor(prim.attributes.POSITION).astype(float)
     assert len(rest) == body.num_vertices
     assert glb.accessor(prim.indices).size == body.faces.size
-    joints_ids = glb.accessor(prim.attributes.JOINTS_0)
-    weights = glb.accessor(prim.attributes.WEIGHTS_0).astype(float)
+    sets = [k for k in range(4) if getattr(prim.attributes, f"JOINTS_{k}", None) is not None]
+    joints_ids = np.concatenate([glb.accessor(getattr(prim.attributes, f"JOINTS_{k}")) for k in sets], 1)
+    weights = np.concatenate([glb.accessor(getattr(prim.attributes, f"WEIGHTS_{k}")) for k in sets], 1).astype(float)
     inverse_bind = glb.accessor(skin.inverseBindMatrices).reshape(-1, 4, 4).transpose(0, 2, 1)
 
     frames = [0, 13, F - 1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocap.body.model import JOINT_NAMES, load_body
+from mocap.body.model import JOINT_NAMES, OPEN_BODY_FILE, load_body
 from mocap.io.bvh import write_bvh
 from mocap.io.fbx import bpy_available, write_fbx
 from mocap.io.gltf import write_glb
@@ -50,8 +50,18 @@ def blender_reads(path: Path, fps: float, tmp_path: Path) -> dict[str, np.ndarra
     return d
 
 
-def test_fbx_in_blender(tmp_path, case):
-    body, seq, rig = case
+@pytest.fixture(scope="module")
+def open_case():
+    if not OPEN_BODY_FILE.is_file():
+        pytest.skip("bundled body not built")
+    body = load_body("open")
+    seq = random_sequence(F, body.name, seed=5, fps=25.0)
+    return body, seq, build_rig(body, seq.betas)
+
+
+@pytest.mark.parametrize("which", ["case", "open_case"])
+def test_fbx_in_blender(tmp_path, request, which):
+    body, seq, rig = request.getfixturevalue(which)
     path = tmp_path / "walk.fbx"
     steps = []
     write_fbx(path, seq, rig, name="walk", progress=lambda d, t: steps.append((d, t)))
