@@ -108,6 +108,11 @@ def main(scene_file: str, out: str) -> None:
     report(1)
     animate(d, scene, arm)
     report(2)
+    # The exporter bakes the animation by evaluating every frame; a muted Armature modifier spares it deforming
+    # the mesh each time. The skin is still written: the exporter reads the modifier's settings, not its output.
+    for obj in scene.objects:
+        for mod in obj.modifiers:
+            mod.show_viewport = False
     bpy.ops.export_scene.fbx(
         filepath=out, use_selection=False, object_types={"ARMATURE", "MESH"}, add_leaf_bones=False,
         axis_forward="-Z", axis_up="Y", bake_anim=True, bake_anim_use_all_bones=True,
