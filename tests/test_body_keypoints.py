@@ -32,7 +32,7 @@ def body(request):
 def test_specs_have_valid_indices(body, fmt):
     spec = keypoint_spec(body, fmt)
     K = len(KEYPOINT_NAMES[fmt])
-    assert K == {"blazepose33": 33, "coco17": 17, "body25": 25}[fmt]
+    assert K == {"blazepose33": 33, "coco17": 17, "coco18": 18, "body25": 25}[fmt]
     assert spec.names == KEYPOINT_NAMES[fmt] and spec.format == fmt
     for arr in (spec.joint_index, spec.vertex_index, spec.weights):
         assert arr.shape == (K,)
@@ -65,7 +65,7 @@ def test_body_keypoints_equal_full_forward(body, fmt):
 def test_smpl_vertices_are_smplx_published_ids(smpl_body):
     spec = keypoint_spec(smpl_body, "body25")
     named = dict(zip(spec.names, spec.vertex_index))
-    assert named["Nose"] == 332 and named["LEye"] == 2800 and named["RHeel"] == 6787 and named["LBigToe"] == 3216
+    assert named["nose"] == 332 and named["left_eye"] == 2800 and named["right_heel"] == 6787 and named["left_big_toe"] == 3216
 
 
 def test_markers(body, shared_dir):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import mocap.io.keypoints_h5 as kh5
 from mocap.cli import app
 from mocap.detect.blazepose import DetectorConfig, check_model
-from mocap.detect.formats import BLAZEPOSE33
+from mocap.keypoint_formats import BLAZEPOSE33
 from mocap.detect.stage import detect_session
 from mocap.errors import ConfigError, InputDataError
 from mocap.io.keypoints_h5 import Keypoints2D, merge_views, read_keypoints, write_keypoints

@@ -113,7 +113,7 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
 
 
-CORE = ("cameras", "rotations", "errors", "body", "config")
+CORE = ("cameras", "rotations", "errors", "body", "config", "keypoint_formats")
 STAGES = ("calib", "detect", "fitting", "eval", "io", "viz", "synth", "cli", "session")
 FORBIDDEN_IN_CORE = ("typer", "rich", "mediapipe", "bpy") + tuple(f"mocap.{s}" for s in STAGES)
 ALLOWED_IN_CORE = {"mocap.io.atomic"}  # a file-system utility, not a stage

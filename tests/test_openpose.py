@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from mocap.detect.formats import BLAZEPOSE33, BODY25, COCO17, COCO18, KEYPOINT_NAMES, convert
+from mocap.detect.formats import convert
+from mocap.keypoint_formats import BLAZEPOSE33, BODY25, COCO17, COCO18, KEYPOINT_NAMES
 from mocap.detect.openpose import export_openpose, import_keypoints
 from mocap.errors import InputDataError
 from mocap.io.keypoints_h5 import Keypoints2D

@@ -38,25 +38,7 @@ import torch
 
 from mocap.body.model import JOINT_NAMES, OPEN_BODY_FILE, BodyModel
 from mocap.errors import InputDataError, MissingDependencyError
-
-BLAZEPOSE33 = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)
-COCO17 = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
-    "right_ankle",
-)
-BODY25 = (
-    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip", "RHip", "RKnee",
-    "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar", "LBigToe", "LSmallToe", "LHeel",
-    "RBigToe", "RSmallToe", "RHeel",
-)
-KEYPOINT_NAMES: dict[str, tuple[str, ...]] = {"blazepose33": BLAZEPOSE33, "coco17": COCO17, "body25": BODY25}
+from mocap.keypoint_formats import COCO18, KEYPOINT_NAMES
 
 # Surface landmarks on SMPL's mesh: smplx's published vertex ids, MoSh's acromion markers; None = no
 # published vertex (the keypoint then falls back to FALLBACK with weight 0).
@@ -100,14 +82,12 @@ _TARGET_LISTS = {
     ],
 }
 _TARGET_LISTS["body25"] = [
-    ("Nose", "nose", 1.0), ("Neck", "neck", 0.3), ("RShoulder", "right_shoulder", 1.0), ("RElbow", "right_elbow", 1.0),
-    ("RWrist", "right_wrist", 1.0), ("LShoulder", "left_shoulder", 1.0), ("LElbow", "left_elbow", 1.0),
-    ("LWrist", "left_wrist", 1.0), ("MidHip", "pelvis", 0.0), ("RHip", "right_hip", 0.5), ("RKnee", "right_knee", 1.0),
-    ("RAnkle", "right_ankle", 1.0), ("LHip", "left_hip", 0.5), ("LKnee", "left_knee", 1.0), ("LAnkle", "left_ankle", 1.0),
-    ("REye", "right_eye", 1.0), ("LEye", "left_eye", 1.0), ("REar", "right_ear", 1.0), ("LEar", "left_ear", 1.0),
-    ("LBigToe", "left_big_toe", 1.0), ("LSmallToe", "left_small_toe", 1.0), ("LHeel", "left_heel", 1.0),
-    ("RBigToe", "right_big_toe", 1.0), ("RSmallToe", "right_small_toe", 1.0), ("RHeel", "right_heel", 1.0),
+    ("nose", "nose", 1.0), ("neck", "neck", 0.3), *_sides("{side}_shoulder", "{side}_shoulder", 1.0), *_LIMBS,
+    ("mid_hip", "pelvis", 0.0), *_LEGS, *_sides("{side}_eye", "{side}_eye", 1.0), *_sides("{side}_ear", "{side}_ear", 1.0),
+    *_sides("{side}_big_toe", "{side}_big_toe", 1.0), *_sides("{side}_small_toe", "{side}_small_toe", 1.0),
+    *_sides("{side}_heel", "{side}_heel", 1.0),
 ]
+_TARGET_LISTS["coco18"] = [t for t in _TARGET_LISTS["body25"] if t[0] in COCO18]
 _TARGETS = {fmt: {name: (target, weight) for name, target, weight in lst} for fmt, lst in _TARGET_LISTS.items()}
 
 

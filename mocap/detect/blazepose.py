@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from mocap.detect.formats import BLAZEPOSE33
+from mocap.keypoint_formats import BLAZEPOSE33
 from mocap.errors import ConfigError, InputDataError, MissingDependencyError
 from mocap.io.keypoints_h5 import Keypoints2D
 from mocap.io.video import probe, read_frames

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from mocap.detect.crops import box_from_keypoints
-from mocap.detect.formats import OPENPOSE_LAYOUTS, convert, names_of
+from mocap.detect.formats import OPENPOSE_LAYOUTS, convert
+from mocap.keypoint_formats import names_of
 from mocap.errors import InputDataError
 from mocap.io.keypoints_h5 import Keypoints2D
 
