@@ -1,20 +1,24 @@
-"""Multi-camera calibration from board detections: OpenCV intrinsics per camera, aniposelib bundle adjustment.
+"""Multi-camera calibration from board detections.
 
-1. Intrinsics: ``cv2.calibrateCamera`` per camera on up to ``max_intrinsic_frames`` of its detections (evenly
-   spread), full K and ``(k1, k2, p1, p2)`` (k3 fixed at 0 unless asked: it overfits board footage).
-   aniposelib's own bundle adjustment models one focal length and k1 only, so it only refines extrinsics here.
-2. Extrinsics: board pose per camera and frame by PnP, chained into a first rig over the camera graph
-   (aniposelib ``get_initial_extrinsics``), then ``CameraGroup.bundle_adjust_iter`` (robust, board-constrained).
-3. World frame, y up, metres: the board at ``origin_frame`` (x along the board's columns, y its normal towards
-   the cameras that see its face, so a board lying on the floor makes the floor y = 0); without it, camera 0's
-   frame turned y up (x right, y up, z backwards).
+1. Intrinsics per camera: ``cv2.calibrateCamera`` on up to ``max_intrinsic_frames`` detections (evenly spread),
+   full K and ``(k1, k2, p1, p2)`` (k3 held at 0 unless asked: it overfits board footage); views more oblique
+   than ``max_view_angle`` are dropped (corner detection degrades there).
+2. First rig: board pose per camera and frame by PnP, chained over the camera graph and robustly averaged by
+   aniposelib's ``get_initial_extrinsics``.
+3. Bundle adjustment of everything at once, rigid-board model (`mocap.calib.bundle`); gross outliers dropped,
+   then refined again. aniposelib's ``CameraGroup.bundle_adjust_iter`` is not used: it refines one focal
+   length and k1 per camera over free 3D points, cannot reach the intrinsics accuracy we test for, and costs
+   ~10 s of numba compilation per run.
+4. World frame, y up, metres: the board at ``origin_frame`` (x along the board's columns, y its face normal,
+   towards the cameras that see it, so a board lying on the floor makes the floor y = 0); without it, camera
+   0's frame turned y up (x right, y up, z backwards).
 
-Shapes: C cameras, M frames, N board corners, P board points seen by two cameras or more.
+Shapes: C cameras, M frames (seen by any camera), N board corners.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -47,9 +51,9 @@ class RigCalibration:
     """A calibrated rig and what is needed to judge it.
 
     ``frames`` (M,) frame indices seen by any camera; ``corners`` (C, M, N, 2) detections (NaN unseen);
-    ``points`` (M, N, 3) board corners triangulated in the world frame (NaN where fewer than two cameras saw
-    them); ``errors`` (C, M, N) reprojection error of each detection of a triangulated corner, pixels (NaN
-    elsewhere); ``pair_frames`` (C, C) frames in which both cameras saw the board.
+    ``points`` (M, N, 3) board corners in the world frame at the fitted board poses; ``errors`` (C, M, N) pixel
+    distance between each detected corner and its reprojection after bundle adjustment (NaN where not
+    detected or dropped); ``pair_frames`` (C, C) frames in which both cameras saw the board usably.
     """
 
     rig: CameraRig
@@ -60,7 +64,7 @@ class RigCalibration:
     errors: np.ndarray
     pair_frames: np.ndarray
     world: str
-    metadata: dict = field(default_factory=dict)
+    outliers: int  # detections dropped as gross outliers
 
 
 def _view_angles(object_points: np.ndarray, rvecs: np.ndarray, tvecs: np.ndarray) -> np.ndarray:
@@ -152,10 +156,9 @@ def _transform_rig(R: np.ndarray, t: np.ndarray, Q: np.ndarray, s: np.ndarray) -
 
 
 def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame: int | None = None,
-                  max_intrinsic_frames: int = 60, fix_k3: bool = True, max_view_angle: float = 60.0, seed: int = 0,
+                  max_intrinsic_frames: int = 60, fix_k3: bool = True, max_view_angle: float = 60.0, outlier_px: float = 3.0,
                   progress: Progress | None = None) -> RigCalibration:
     """Calibrate the cameras that filmed ``board``, frames synchronised across ``detections``."""
-    from aniposelib.cameras import Camera as AniposeCamera, CameraGroup
     from aniposelib.utils import get_initial_extrinsics
     from scipy.spatial.transform import Rotation
 
@@ -193,47 +196,33 @@ def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame:
         raise CalibrationError(f"the cameras form {len(groups)} groups that never saw the board at the same time "
                                f"({listed}); film the board where cameras of different groups see it together")
 
+    # first rig: board-pose chains over the camera graph, robustly averaged (aniposelib)
     rvecs, tvecs = get_initial_extrinsics(rtvecs, names)
-    group = CameraGroup([AniposeCamera(matrix=i.K, dist=i.dist, size=list(d.image_size), rvec=r, tvec=t, name=d.camera)
-                         for i, d, r, t in zip(intrinsics, detections, rvecs, tvecs)])
-
-    # points seen by two cameras or more, with their frame ids and per-camera board poses for aniposelib
-    multi = (~np.isnan(corners[..., 0])).sum(0) >= 2  # (M, N)
-    m_idx, n_idx = np.nonzero(multi)
-    imgp = corners[:, m_idx, n_idx]  # (C, P, 2)
-    extra = {"objp": board.object_points[n_idx], "ids": m_idx,
-             "rvecs": rtvecs[:, m_idx, :3], "tvecs": rtvecs[:, m_idx, 3:]}
-    state = np.random.get_state()  # aniposelib subsamples with the global generator
-    np.random.seed(seed)
-    try:
-        group.bundle_adjust_iter(imgp, extra, only_extrinsics=True, verbose=False)
-    finally:
-        np.random.set_state(state)
-    step()
-
-    R = np.stack([Rotation.from_rotvec(c.get_rotation()).as_matrix() for c in group.cameras])
-    t = np.stack([c.get_translation() for c in group.cameras])
-
-    # board pose per frame: rigid fit to its triangulated corners, else one camera's PnP pose
-    points = np.full((M, N, 3), np.nan)
-    points[m_idx, n_idx] = group.triangulate(imgp)
-    R_b, t_b = np.zeros((M, 3, 3)), np.zeros((M, 3))
-    for m in range(M):
-        ok = ~np.isnan(points[m, :, 0])
-        if ok.sum() >= 4:
-            R_b[m], t_b[m] = _rigid_fit(board.object_points[ok], points[m, ok])
-        else:
-            c = int(np.flatnonzero(seen[:, m])[0])
-            R_cb = Rotation.from_rotvec(rtvecs[c, m, :3]).as_matrix()
-            R_b[m], t_b[m] = R[c].T @ R_cb, R[c].T @ (rtvecs[c, m, 3:] - t[c])
+    R = Rotation.from_rotvec(rvecs).as_matrix()
+    t = np.asarray(tvecs, dtype=np.float64)
+    # first board pose per frame: PnP in the camera that sees most of its corners
+    best = np.argmax(np.where(seen, (~np.isnan(corners[..., 0])).sum(-1), -1), axis=0)  # (M,)
+    rt = rtvecs[best, np.arange(M)]
+    R_cb = Rotation.from_rotvec(rt[:, :3]).as_matrix()
+    R_b = np.einsum("mji,mjk->mik", R[best], R_cb)
+    t_b = np.einsum("mji,mj->mi", R[best], rt[:, 3:] - t[best])
     step()
 
     K0 = np.stack([i.K for i in intrinsics])
     d0 = np.stack([i.dist for i in intrinsics])
     ba = refine(K0, d0, R, t, R_b, t_b, board.object_points, corners, fix_k3=fix_k3)
+    # drop gross outliers (a corner snapped to a wrong edge) and refine once more
+    limit = max(outlier_px, 6 * float(np.median(ba.residuals)))
+    outliers = int((ba.residuals > limit).sum())
+    if outliers:
+        obs = np.nonzero(~np.isnan(corners[..., 0]))
+        bad = ba.residuals > limit
+        corners[obs[0][bad], obs[1][bad], obs[2][bad]] = np.nan
+        ba = refine(ba.K, ba.dist, ba.R, ba.t, ba.R_boards, ba.t_boards, board.object_points, corners, fix_k3=fix_k3)
     R, t, R_b, t_b = ba.R, ba.t, ba.R_boards, ba.t_boards
     errors = np.full((C, M, N), np.nan)
     errors[~np.isnan(corners[..., 0])] = ba.residuals  # same (c, m, n) order as np.nonzero in refine
+    step()
 
     if origin_frame is None:
         Q, s = CAMERA_TO_WORLD @ R[0], CAMERA_TO_WORLD @ t[0]
@@ -252,8 +241,7 @@ def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame:
     rig = CameraRig(tuple(Camera(n, k, dd, r, tt, d.image_size)
                           for n, k, dd, d, r, tt in zip(names, ba.K, ba.dist, detections, R, t)))
     step()
-    return RigCalibration(rig, tuple(intrinsics), frames, corners, points, errors, pair_frames, world,
-                          {"board": board.describe(), "origin_frame": origin_frame, "world": world})
+    return RigCalibration(rig, tuple(intrinsics), frames, corners, points, errors, pair_frames, world, outliers)
 
 
 def _frames_hint(frames: np.ndarray, seen: np.ndarray) -> str:
