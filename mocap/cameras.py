@@ -68,7 +68,7 @@ def project_camera_points(X_cam, K, dist):
     xy = X_cam[..., :2] / X_cam[..., 2:3]
     xy = distort(xy, dist)
     Kb = K[..., None, :, :]
-    u = Kb[..., 0, 0] * xy[..., 0] + Kb[..., 0, 1] * xy[..., 1] + Kb[..., 0, 2]
+    u = Kb[..., 0, 0] * xy[..., 0] + Kb[..., 0, 2]
     v = Kb[..., 1, 1] * xy[..., 1] + Kb[..., 1, 2]
     stack = torch.stack if _is_torch(xy) else np.stack
     return stack([u, v], -1)
@@ -115,7 +115,11 @@ class Camera:
     image_size: tuple[int, int]  # (width, height) pixels
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "K", _as_array(self.K, (3, 3), "K", self.name))
+        K = _as_array(self.K, (3, 3), "K", self.name)
+        # OpenCV's model (projectPoints, calibrateCamera) has no skew; refuse rather than silently drop it.
+        if abs(K[0, 1]) > 1e-9 * abs(K[0, 0]) or np.any(K[2] != (0, 0, 1)) or K[1, 0] != 0:
+            raise InputDataError(f"camera {self.name!r}: K must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] (no skew)")
+        object.__setattr__(self, "K", K)
         dist = np.zeros(5)
         given = np.asarray(self.dist, dtype=np.float64).ravel()
         if given.size > 5:

@@ -1,0 +1,25 @@
+"""Shared fixtures. Tests that need the shared data folder (../shared beside the checkout) skip without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def pose2sim_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "pose2sim_demo_single"
+    if not path.is_dir():
+        pytest.skip(f"{path} not present")
+    return path
