@@ -84,7 +84,7 @@ def _too_few(det: BoardDetections, count: int) -> CalibrationError:
 
 
 def calibrate_intrinsics(det: BoardDetections, board: Board, max_frames: int = 60, fix_k3: bool = True,
-                         max_view_angle: float = 60.0) -> Intrinsics:
+                         max_view_angle: float = 50.0) -> Intrinsics:
     """Intrinsics of one camera from its board detections; views more oblique than ``max_view_angle`` degrees
     (where corner detection degrades) are dropped after a first calibration and the camera recalibrated."""
     import cv2
@@ -156,7 +156,7 @@ def _transform_rig(R: np.ndarray, t: np.ndarray, Q: np.ndarray, s: np.ndarray) -
 
 
 def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame: int | None = None,
-                  max_intrinsic_frames: int = 60, fix_k3: bool = True, max_view_angle: float = 60.0, outlier_px: float = 3.0,
+                  max_intrinsic_frames: int = 60, fix_k3: bool = True, max_view_angle: float = 50.0, outlier_px: float = 3.0,
                   progress: Progress | None = None) -> RigCalibration:
     """Calibrate the cameras that filmed ``board``, frames synchronised across ``detections``."""
     from aniposelib.utils import get_initial_extrinsics
@@ -188,6 +188,9 @@ def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame:
         corners[c, rows] = d.corners
         rtvecs[c, rows] = _board_poses(d, board, intr, max_view_angle)
     seen = ~np.isnan(rtvecs[..., 0])  # (C, M)
+    used = seen.any(0)  # frames left with no usable view (all too oblique) carry nothing
+    frames, corners, rtvecs, seen = frames[used], corners[:, used], rtvecs[:, used], seen[:, used]
+    M = len(frames)
     corners[~seen] = np.nan
     pair_frames = (seen[:, None, :] & seen[None, :, :]).sum(-1)
     groups = _components(pair_frames)
