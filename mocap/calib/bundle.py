@@ -34,7 +34,7 @@ class BundleResult:
 
 
 def refine(K, dist, R, t, R_boards, t_boards, object_points, corners, fix_k3: bool = True,
-           huber_px: float = 1.0, max_nfev: int = 50) -> BundleResult:
+           huber_px: float = 1.0, max_nfev: int = 200) -> BundleResult:
     """Refine cameras ``K`` (C, 3, 3), ``dist`` (C, 5), ``R`` (C, 3, 3), ``t`` (C, 3) and board poses
     ``R_boards`` (M, 3, 3), ``t_boards`` (M, 3) against ``corners`` (C, M, N, 2) (NaN unseen) of
     ``object_points`` (N, 3)."""

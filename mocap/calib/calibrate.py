@@ -86,7 +86,8 @@ def _too_few(det: BoardDetections, count: int) -> CalibrationError:
 def calibrate_intrinsics(det: BoardDetections, board: Board, max_frames: int = 60, fix_k3: bool = True,
                          max_view_angle: float = 50.0) -> Intrinsics:
     """Intrinsics of one camera from its board detections; views more oblique than ``max_view_angle`` degrees
-    (where corner detection degrades) are dropped after a first calibration and the camera recalibrated."""
+    (where corner detection degrades) are dropped after a first calibration and the camera recalibrated,
+    unless fewer than ``MIN_FRAMES`` would remain."""
     import cv2
 
     if len(det) < MIN_FRAMES:
@@ -104,10 +105,8 @@ def calibrate_intrinsics(det: BoardDetections, board: Board, max_frames: int = 6
             rms, K, dist, rvecs, tvecs = cv2.calibrateCamera(obj, img, det.image_size, None, None, flags=flags,
                                                              criteria=criteria)
             keep = _view_angles(board.object_points, np.concatenate(rvecs, 1).T, np.concatenate(tvecs, 1).T) <= max_view_angle
-            if attempt or keep.all():
+            if attempt or keep.all() or keep.sum() < MIN_FRAMES:  # too few square views: oblique ones beat none
                 break
-            if keep.sum() < MIN_FRAMES:
-                raise _too_few(det, int(keep.sum()))
             obj, img = [o for o, k in zip(obj, keep) if k], [i for i, k in zip(img, keep) if k]
     except cv2.error as e:
         raise CalibrationError(f"camera {det.camera}: OpenCV could not calibrate from {det.source} ({e.err}); "
