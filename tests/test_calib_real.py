@@ -1,0 +1,25 @@
+"""Real checkerboard photos (4x7 inner corners, 60 mm) against the lab's Qualisys calibration of the same cameras."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.calib.board import Board, detect_footage
+from mocap.calib.calibrate import calibrate_intrinsics
+from mocap.calib.qualisys import read_qca
+from mocap.config import BoardConfig
+
+
+def test_checkerboard_intrinsics_agree_with_qualisys(pose2sim_dir):
+    calib = pose2sim_dir / "calibration"
+    qualisys = read_qca(calib / "Calib.qca.txt")
+    board = Board(BoardConfig(type="checkerboard", corners="4x7", square=0.06))
+    for cam in qualisys:
+        det = detect_footage(board, cam.name, calib / "intrinsics" / f"int_{cam.name}_img")
+        assert det.image_size == cam.image_size
+        intr = calibrate_intrinsics(det, board)
+        assert intr.rms < 2.0
+        # measured here: focal within 1 %, principal point within 50 px (7 photos constrain it poorly), k1 within 0.02
+        assert np.abs(np.diag(intr.K)[:2] / np.diag(cam.K)[:2] - 1).max() < 0.015, cam.name
+        assert np.abs(intr.K[:2, 2] - cam.K[:2, 2]).max() < 60, cam.name
+        assert abs(intr.dist[0] - cam.dist[0]) < 0.02, cam.name
