@@ -23,3 +23,16 @@ def pose2sim_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def any_body_spec() -> str:
+    """A loadable SMPL-format body: the bundled one, else the fake SMPL of ../shared, else skip."""
+    from mocap.body.model import OPEN_BODY_FILE
+
+    if OPEN_BODY_FILE.is_file():
+        return "open"
+    fake = SHARED / "refit_reference" / "fake_smpl.npz"
+    if fake.is_file():
+        return str(fake)
+    pytest.skip("no body model: neither the bundled asset nor ../shared/refit_reference/fake_smpl.npz")
