@@ -60,11 +60,13 @@ class BoardTexture:
 
 
 def draw_board(image: np.ndarray, camera: Camera, rays: np.ndarray, texture: BoardTexture,
-               R_b: np.ndarray, t_b: np.ndarray, back_grey: int = 200) -> np.ndarray:
+               R_b: np.ndarray, t_b: np.ndarray, back_grey: int = 200, samples: int = 3) -> np.ndarray:
     """Draw the board at pose ``R_b, t_b`` into ``image`` (H, W, 3) uint8, in place; return it.
 
-    ``rays`` (H, W, 3) are the camera's world pixel directions (:func:`mocap.synth.render.pixel_rays`). The
-    back of the board is drawn plain grey, so cameras behind it see no pattern.
+    ``rays`` (H, W, 3) are the camera's world pixel directions (:func:`mocap.synth.render.pixel_rays`). Each
+    pixel averages ``samples`` x ``samples`` rays spread over its area: sampling the binary pattern only at
+    pixel centres leaves staircase edges that move detected corners by up to ~0.4 px. The back of the board
+    is drawn plain grey, so cameras behind it see no pattern.
     """
     import cv2
 
@@ -77,23 +79,32 @@ def draw_board(image: np.ndarray, camera: Camera, rays: np.ndarray, texture: Boa
     x1, y1 = np.minimum(np.ceil(uv.max(0)).astype(int) + 2, [W - 1, H - 1])
     if x1 < x0 or y1 < y0:
         return image
-    d = rays[y0:y1 + 1, x0:x1 + 1].astype(np.float64)
-    n, C = R_b[:, 2], camera.center
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = (n @ (t_b - C)) / (d @ n)
-    P = C + s[..., None] * d
-    b = (P - t_b) @ R_b  # board coordinates, z ~ 0
-    m = texture.margin
-    on_board = (s > 0) & (b[..., 0] >= -m) & (b[..., 0] <= texture.size[0] + m) & \
-               (b[..., 1] >= -m) & (b[..., 1] <= texture.size[1] + m)
-    # Texture pixel i covers board [i, i+1)/px_per_m - margin: its centre is at i + 0.5.
-    map_x = ((b[..., 0] + m) * texture.px_per_m - 0.5).astype(np.float32)
-    map_y = ((b[..., 1] + m) * texture.px_per_m - 0.5).astype(np.float32)
-    grey = cv2.remap(texture.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    front = (d @ n) > 0
-    grey = np.where(front, grey, back_grey).astype(np.uint8)
-    region = image[y0:y1 + 1, x0:x1 + 1]
-    region[on_board] = grey[on_board][:, None]
+    n, C, m = R_b[:, 2], camera.center, texture.margin
+    gx, gy = np.meshgrid(np.arange(x0, x1 + 1, dtype=np.float32), np.arange(y0, y1 + 1, dtype=np.float32))
+    offsets = (np.arange(samples) + 0.5) / samples - 0.5
+    grey_sum = np.zeros(gx.shape)
+    hits = np.zeros(gx.shape)
+    for dy in offsets:
+        for dx in offsets:
+            # Rays vary smoothly across the image: interpolate them at the sub-pixel position.
+            d = np.stack([cv2.remap(rays[..., c].astype(np.float32), gx + dx, gy + dy, cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE) for c in range(3)], -1).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                s = (n @ (t_b - C)) / (d @ n)
+            b = (C + s[..., None] * d - t_b) @ R_b  # board coordinates, z ~ 0
+            on = (s > 0) & (b[..., 0] >= -m) & (b[..., 0] <= texture.size[0] + m) & \
+                 (b[..., 1] >= -m) & (b[..., 1] <= texture.size[1] + m)
+            # Texture pixel i covers board [i, i+1)/px_per_m - margin: its centre is at i + 0.5.
+            map_x = ((b[..., 0] + m) * texture.px_per_m - 0.5).astype(np.float32)
+            map_y = ((b[..., 1] + m) * texture.px_per_m - 0.5).astype(np.float32)
+            grey = cv2.remap(texture.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            grey = np.where((d @ n) > 0, grey, back_grey)
+            grey_sum += np.where(on, grey, 0)
+            hits += on
+    region = image[y0:y1 + 1, x0:x1 + 1].astype(np.float64)
+    cover = (hits / samples**2)[..., None]
+    board = (grey_sum / np.maximum(hits, 1))[..., None]
+    image[y0:y1 + 1, x0:x1 + 1] = np.rint(cover * board + (1 - cover) * region).astype(np.uint8)
     return image
 
 

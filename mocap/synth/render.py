@@ -96,7 +96,7 @@ def rasterize(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> Raster
     with np.errstate(divide="ignore", invalid="ignore"):
         w1 = ((px - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (py - a[:, 1])) / det
         w2 = ((b[:, 0] - a[:, 0]) * (py - a[:, 1]) - (px - a[:, 0]) * (b[:, 1] - a[:, 1])) / det
-    w0 = 1 - w1 - w2
+        w0 = 1 - w1 - w2
     eps = -1e-9
     inside = (det != 0) & (w0 >= eps) & (w1 >= eps) & (w2 >= eps)
     rep, px, py = rep[inside], px[inside] - x0, py[inside] - y0

@@ -79,6 +79,9 @@ def synthesize(out: str | os.PathLike, config: SynthConfig = SynthConfig(), body
 
     ``body``: a loaded `BodyModel` to use instead of loading ``config.body``.
     """
+    root = Path(out)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise ConfigError(f"{root}: already exists and is not an empty folder; choose a new output folder")
     import torch
 
     from mocap.body.keypoints import body_keypoints, keypoint_spec
@@ -88,9 +91,6 @@ def synthesize(out: str | os.PathLike, config: SynthConfig = SynthConfig(), body
     from mocap.synth.motion import generate_motion
     from mocap.synth.rig import ring_rig
 
-    root = Path(out)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise ConfigError(f"{root}: already exists and is not an empty folder; choose a new output folder")
     corruption = Corruption(config.noise, config.outliers, config.occlusion)
     if config.fps <= 0:
         raise ConfigError(f"--fps {config.fps}: must be positive")
