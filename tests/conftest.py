@@ -31,3 +31,9 @@ def tiny_body_path(tmp_path_factory) -> Path:
     from tests.tiny_body import write_tiny_body
 
     return write_tiny_body(tmp_path_factory.mktemp("body") / "tiny_body.npz")
+
+
+@pytest.fixture(scope="session")
+def any_body_spec() -> str:
+    """The bundled body, which every checkout has."""
+    return "open"

@@ -1,0 +1,67 @@
+"""A ring of cameras around the capture volume, with realistic random intrinsics.
+
+World frame y up, floor at y = 0, the volume centred on the origin. Cameras stand on a ring 3-5 m from the
+centre at 1-2.5 m height, look at a point near the volume centre at chest height, and have 1080p or 4K
+sensors, focal lengths of 1000-2000 px (long ones only where a standing person still fits the frame) and mild radial-tangential distortion (at most a few percent
+displacement at the image corners).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.cameras import Camera, CameraRig
+from mocap.errors import ConfigError
+
+MIN_CAMERAS, MAX_CAMERAS = 2, 12
+RESOLUTIONS = ((1920, 1080), (3840, 2160))
+FOCAL_RANGE = (1000.0, 2000.0)
+RADIUS_RANGE = (3.0, 5.0)
+HEIGHT_RANGE = (1.0, 2.5)
+UP = np.array([0.0, 1.0, 0.0])
+
+
+def look_at(center: np.ndarray, target: np.ndarray, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``R`` (3, 3), ``t`` (3,) of a camera at ``center`` looking at ``target`` with world y up on the image's
+    up side (OpenCV camera frame: x right, y down, z forward), then rolled by ``roll`` radians."""
+    z = target - center
+    z = z / np.linalg.norm(z)
+    x = np.cross(z, UP)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    c, s = np.cos(roll), np.sin(roll)
+    R = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.stack([x, y, z])
+    return R, -R @ center
+
+
+def _distortion(rng: np.random.Generator, K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    # Scale k1 by the corner radius so that "mild" means the same displacement for every field of view.
+    w, h = size
+    r2 = ((w / 2) / K[0, 0]) ** 2 + ((h / 2) / K[1, 1]) ** 2
+    k1 = rng.uniform(-0.04, 0.02) / r2
+    k2 = rng.uniform(-0.01, 0.01) / r2**2
+    p1, p2 = rng.normal(0.0, 2e-4, 2)
+    return np.array([k1, k2, p1, p2, 0.0])
+
+
+def ring_rig(num_cameras: int, rng: np.random.Generator, target_height: float = 0.9) -> CameraRig:
+    """``num_cameras`` (2-12) cameras named ``cam0``..., evenly spread in azimuth with jitter."""
+    if not MIN_CAMERAS <= num_cameras <= MAX_CAMERAS:
+        raise ConfigError(f"--cameras {num_cameras}: choose {MIN_CAMERAS} to {MAX_CAMERAS} cameras")
+    cams = []
+    phase = rng.uniform(0, 2 * np.pi)
+    for i in range(num_cameras):
+        azimuth = phase + 2 * np.pi * i / num_cameras + rng.uniform(-0.15, 0.15) * 2 * np.pi / num_cameras
+        radius, height = rng.uniform(*RADIUS_RANGE), rng.uniform(*HEIGHT_RANGE)
+        center = np.array([radius * np.sin(azimuth), height, radius * np.cos(azimuth)])
+        target = np.array([0.0, target_height, 0.0]) + rng.normal(0.0, [0.2, 0.05, 0.2])
+        R, t = look_at(center, target, roll=rng.normal(0.0, np.radians(1.0)))
+        w, h = RESOLUTIONS[rng.integers(len(RESOLUTIONS))]
+        # Long lenses only where the frame still holds a standing person (1.2 m above and below the target).
+        f_fit = 0.9 * (h / 2) * np.linalg.norm(target - center) / 1.2
+        f = rng.uniform(FOCAL_RANGE[0], np.clip(f_fit, *FOCAL_RANGE))
+        K = np.array([[f * rng.uniform(0.998, 1.002), 0.0, (w - 1) / 2 + rng.normal(0, 4)],
+                      [0.0, f, (h - 1) / 2 + rng.normal(0, 4)],
+                      [0.0, 0.0, 1.0]])
+        cams.append(Camera(f"cam{i}", K, _distortion(rng, K, (w, h)), R, t, (w, h)))
+    return CameraRig(tuple(cams))
