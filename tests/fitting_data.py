@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,16 +17,17 @@ from mocap.fitting.solver import BodyPoints
 from mocap.io.keypoints_h5 import Keypoints2D
 from mocap.rotations import axis_angle_to_matrix
 
-FAKE_SMPL = Path(__file__).resolve().parents[1].parent / "shared" / "refit_reference" / "fake_smpl.npz"
+# ../shared beside the checkout; MOCAP_SHARED points elsewhere (e.g. from a git worktree).
+SHARED = Path(os.environ.get("MOCAP_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+FAKE_SMPL = SHARED / "refit_reference" / "fake_smpl.npz"
 
 
-def test_body():
-    """The bundled body, or the fake SMPL of ../shared until the bundled one exists; skip without either."""
+def body_spec() -> str:
+    """``open`` (the bundled body), or the fake SMPL of ../shared until the bundled one exists; skip without either."""
     if OPEN_BODY_FILE.is_file():
-        return load_body("open")
-    for path in (FAKE_SMPL, Path("/work/shared/refit_reference/fake_smpl.npz")):
-        if path.is_file():
-            return load_body(path)
+        return "open"
+    if FAKE_SMPL.is_file():
+        return str(FAKE_SMPL)
     pytest.skip("no body model available")
 
 

@@ -1,4 +1,5 @@
-"""Configuration of the keypoint fitting, filled from a pipeline preset (``mocap/pipelines/*.yaml``).
+"""Configuration of the keypoint fitting, filled from a pipeline preset (``mocap/pipelines/*.yaml``, shipped
+inside the package so that a non-editable install finds them).
 
 Units: metres, radians, frames. Every field has a default that works offline.
 """
@@ -7,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from mocap.config import load_config, read_yaml
+from mocap.errors import ConfigError
 from mocap.fitting.priors import PriorConfig
 from mocap.fitting.solver import RobustConfig
 
@@ -83,3 +87,23 @@ class PipelineConfig:
     name: str = "keypoints"
     updater: Literal["keypoints"] = "keypoints"
     fit: FitConfig = field(default_factory=FitConfig)
+
+
+PIPELINES_DIR = Path(__file__).resolve().parents[1] / "pipelines"
+
+
+def pipeline_path(name: str) -> Path:
+    """A preset name (``keypoints`` -> ``mocap/pipelines/keypoints.yaml``, shipped as package data) or a YAML path."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        return Path(name)
+    return PIPELINES_DIR / f"{name}.yaml"
+
+
+def load_pipeline(name: str, overrides: dict | None = None, source: str = "session.yaml: overrides") -> PipelineConfig:
+    """The preset ``name`` with ``overrides`` (nested mapping, e.g. from session.yaml) applied on top."""
+    path = pipeline_path(name)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml")))
+        raise ConfigError(f"{path}: no such pipeline; presets are {known}, or give a path to a YAML file")
+    cfg = load_config(PipelineConfig, read_yaml(path), path.name)
+    return load_config(PipelineConfig, overrides, source, base=cfg) if overrides else cfg
