@@ -37,6 +37,24 @@ POSE_SIGMA = torch.tensor(list(_POSE_SIGMA.values()))  # (23, 3)
 _LIMITS = ((3, 0, -1.0), (4, 0, -1.0), (17, 1, 1.0), (18, 1, -1.0))
 
 
+def axis_angle_factor(R: Tensor) -> Tensor:
+    """``theta / sin(theta)`` ``(*, 1)`` of rotations ``R`` (*, 3, 3), 1 at the identity."""
+    angle = matrix_to_axis_angle(R).norm(dim=-1, keepdim=True)
+    return torch.where(angle > 1e-4, angle / torch.sin(angle).clamp_min(1e-4), torch.ones_like(angle))
+
+
+def _axis_angle(R: Tensor, factor: Tensor | None) -> Tensor:
+    """Axis-angle of ``R`` (*, 3, 3) as ``factor * vee(R - R^T) / 2``, with ``factor`` from
+    :func:`axis_angle_factor`, computed here when None or given as a constant.
+
+    A constant factor (taken at the linearisation point) keeps the value exact there and drops from the
+    derivative only the factor's own, second order near the identity: the prior's Jacobian then costs a
+    fraction of the quaternion route's under jacfwd.
+    """
+    skew = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1) / 2
+    return (axis_angle_factor(R) if factor is None else factor) * skew
+
+
 @dataclass(frozen=True)
 class PriorConfig:
     """Weights of the priors, relative to a data term of unit-variance residuals."""
@@ -53,16 +71,16 @@ def num_prior_residuals(with_betas: bool) -> int:
     return 23 * 3 + len(_LIMITS) + (10 if with_betas else 0)
 
 
-def prior_residuals(body_pose: Tensor, betas: Tensor | None, cfg: PriorConfig, scale: float = 1.0) -> Tensor:
+def prior_residuals(body_pose: Tensor, betas: Tensor | None, cfg: PriorConfig, factor: Tensor | None = None) -> Tensor:
     """``body_pose`` (B, 23, 3, 3), ``betas`` (B, 10) or None when held -> residuals ``(B, N)``.
 
-    ``scale`` multiplies every weight (the per-view updaters share the priors among the views).
+    ``factor`` (B, 23, 1): see :func:`_axis_angle`; pass it (constant) when differentiating.
     """
-    aa = matrix_to_axis_angle(body_pose)  # (B, 23, 3)
+    aa = _axis_angle(body_pose, factor)  # (B, 23, 3)
     sigma = POSE_SIGMA.to(aa)
-    res = [(cfg.pose * scale) ** 0.5 * (aa / sigma).flatten(1)]
+    res = [cfg.pose ** 0.5 * (aa / sigma).flatten(1)]
     lim = torch.stack([torch.relu(s * aa[:, j, a]) for j, a, s in _LIMITS], 1)
-    res.append((cfg.limits * scale) ** 0.5 * lim)
+    res.append(cfg.limits ** 0.5 * lim)
     if betas is not None:
-        res.append((cfg.betas * scale) ** 0.5 * betas)
+        res.append(cfg.betas ** 0.5 * betas)
     return torch.cat(res, 1)

@@ -23,7 +23,7 @@ from torch import Tensor
 from mocap.body.model import BodyModel
 from mocap.cameras import project, world_to_camera
 from mocap.fitting.params import NUM_ROT, BodyParams, step_size
-from mocap.fitting.priors import PriorConfig, prior_residuals
+from mocap.fitting.priors import PriorConfig, axis_angle_factor, prior_residuals
 
 
 class BodyPoints:
@@ -119,7 +119,7 @@ def keypoint_jacobian(points: BodyPoints, p: BodyParams, with_betas: bool) -> tu
     """World keypoints ``(B, K, 3)`` at ``p`` and their Jacobian ``(B, K, 3, P)`` with respect to a step."""
 
     def keypoints(delta, rot, betas, transl):
-        q = BodyParams.from_rotations(rot[None], betas[None], transl[None]).retract(delta[None], with_betas)
+        q = BodyParams.from_rotations(rot[None], betas[None], transl[None]).retract(delta[None], with_betas, first_order=True)
         out = points.of(q)[0]
         return out, out
 
@@ -130,13 +130,14 @@ def keypoint_jacobian(points: BodyPoints, p: BodyParams, with_betas: bool) -> tu
 def prior_jacobian(p: BodyParams, with_betas: bool, priors: PriorConfig) -> tuple[Tensor, Tensor]:
     """Prior residuals ``(B, N)`` at ``p`` and their Jacobian ``(B, N, P)``."""
 
-    def residuals(delta, rot, betas):
-        q = BodyParams.from_rotations(rot[None], betas[None], betas.new_zeros(1, 3)).retract(delta[None], with_betas)
-        out = prior_residuals(q.body_pose, q.betas if with_betas else None, priors)[0]
+    def residuals(delta, rot, betas, factor):
+        q = BodyParams.from_rotations(rot[None], betas[None], betas.new_zeros(1, 3)).retract(delta[None], with_betas, first_order=True)
+        out = prior_residuals(q.body_pose, q.betas if with_betas else None, priors, factor[None])[0]
         return out, out
 
     delta0 = p.transl.new_zeros(len(p), step_size(with_betas))
-    return torch.func.vmap(torch.func.jacfwd(residuals, has_aux=True))(delta0, p.rotations, p.betas)
+    factor = axis_angle_factor(p.body_pose)
+    return torch.func.vmap(torch.func.jacfwd(residuals, has_aux=True))(delta0, p.rotations, p.betas, factor)
 
 
 def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor, with_betas: bool,
