@@ -537,6 +537,74 @@ def eval_(
         console.print(f"wrote {plot}")
 
 
+# ---------------------------------------------------------------- run and shape
+
+
+def _progress(description: str):
+    """A rich progress bar and the ``progress(done, total)`` callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err_console, transient=True)
+    task = bar.add_task(description, total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@app.command()
+def run(
+    session: Path = typer.Argument(..., help="Session folder (calibration.toml and output/keypoints2d.h5)."),
+    views: Optional[int] = typer.Option(None, "--views", help="Use the N best views (most detections, widest spread)."),
+    shape: Optional[Path] = typer.Option(None, "--shape", help="Subject shape from `mocap shape`; betas are then held (Shape ReFit)."),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Pipeline preset name or YAML path (default: session.yaml's, else keypoints)."),
+    combine: Optional[str] = typer.Option(None, "--combine", help="average: per-view updates merged by averaging; joint: one LM over all views."),
+    debug: bool = typer.Option(False, "--debug", help="Also write per-iteration diagnostics to output/fit.h5."),
+) -> None:
+    """Fit the body to every frame: writes output/smpl.npz (world frame, AMASS-style) with per-frame quality."""
+    import time
+
+    import numpy as np
+
+    from mocap.fitting.run import run_session
+    from mocap.fitting.sequence import FLAGS
+
+    bar, progress = _progress("fitting")
+    start = time.perf_counter()
+    with bar:
+        result, out = run_session(session, views, shape, pipeline, combine, debug, progress)
+    seconds = time.perf_counter() - start
+    table = Table(title="Reprojection error per view (px, mean over frames)")
+    for col in ("camera", "mean", "median", "frames used"):
+        table.add_column(col)
+    for v, cam in enumerate(result.cameras):
+        e = result.error_px[:, v]
+        table.add_row(cam, f"{np.nanmean(e):.2f}" if np.isfinite(e).any() else "-",
+                      f"{np.nanmedian(e):.2f}" if np.isfinite(e).any() else "-", str(int(result.views_used[:, v].sum())))
+    console.print(table)
+    F = len(result.flags)
+    for name, bit in FLAGS.items():
+        n = int(((result.flags & bit) > 0).sum())
+        if n:
+            console.print(f"[yellow]{n} of {F} frames {name.replace('_', ' ')}[/]")
+    console.print(f"{F} frames in {seconds:.1f} s ({F / seconds:.1f} frames/s); wrote {out}")
+
+
+@app.command()
+def shape(
+    session: Path = typer.Argument(..., help="Session folder."),
+    frames: str = typer.Option("0:60", "--frames", help="Frames START:STOP of the subject in A-pose or moving slowly."),
+    output: Path = typer.Option(..., "-o", "--output", help="Subject file to write, e.g. subject.npz."),
+    views: Optional[int] = typer.Option(None, "--views", help="Use the N best views."),
+) -> None:
+    """Fit the subject's body shape (betas) to a short sequence, for `mocap run --shape`."""
+    from mocap.fitting.run import shape_session
+
+    bar, progress = _progress("fitting shape")
+    with bar:
+        res, out = shape_session(session, frames, output, views, progress=progress)
+    console.print(f"betas {' '.join(f'{b:+.2f}' for b in res.betas.tolist())}")
+    console.print(f"{len(res.frames)} frames, mean reprojection error {res.error_px:.2f} px; wrote {out}")
+
+
 def main() -> None:
     app()
 

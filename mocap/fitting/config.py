@@ -1,0 +1,109 @@
+"""Configuration of the keypoint fitting, filled from a pipeline preset (``mocap/pipelines/*.yaml``, shipped
+inside the package so that a non-editable install finds them).
+
+Units: metres, radians, frames. Every field has a default that works offline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mocap.config import load_config, read_yaml
+from mocap.errors import ConfigError
+from mocap.fitting.priors import PriorConfig
+from mocap.fitting.solver import RobustConfig
+
+
+@dataclass(frozen=True)
+class TriangulationConfig:
+    max_error: float = 0.05
+    """A view whose reprojection error at the point exceeds this (metres at the point's depth) is dropped."""
+
+
+@dataclass(frozen=True)
+class IKConfig:
+    """The short inverse-kinematics fit to triangulated points that initialises frames."""
+
+    iterations: int = 8
+    sigma: float = 0.02
+    """Expected triangulation error, metres."""
+    robust_scale: float = 0.1
+    """Geman-McClure scale of the 3D residuals, metres."""
+    damping: float = 1e-3
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    sigma_frames: float = 1.0
+    """Gaussian post-filter on translations and on rotations (in the tangent space); 0 turns it off."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    iterations: int = 10
+    """Feedback-update iterations per frame (ReFit's T)."""
+    combine: Literal["average", "joint"] = "average"
+    """average: one damped Gauss-Newton update per view, merged by multi-view averaging (ReFit 3.5);
+    joint: one Levenberg-Marquardt step over all views at once."""
+    weighting: Literal["plain", "information"] = "information"
+    """plain: ReFit's plain means; information: each view weighted per joint by how much its keypoints
+    constrain that joint (the trace of its block of J^T W J), so a view that cannot see a limb does not move it."""
+    averaging: Literal["chordal", "median"] = "chordal"
+    """Rotation averaging: chordal L2 mean (ReFit) or chordal L1 mean (robust to one wrong view)."""
+    damping: float = 0.01
+    """Levenberg-Marquardt damping, relative to the diagonal of the normal matrix."""
+    min_confidence: float = 0.3
+    """Detections with a lower confidence are ignored."""
+    min_keypoints: int = 6
+    """A view proposes an update for a frame only when it sees this many keypoints."""
+    min_views: int = 2
+    """Frames seen by fewer views are flagged and handled as `missing` says."""
+    missing: Literal["interpolate", "empty"] = "interpolate"
+    """Frames with too few views: interpolated from their fitted neighbours (flagged), or left NaN."""
+    batch_size: int = 40
+    """Frames fitted together; each batch starts from the previous batch's last result."""
+    lost_error: float = 0.08
+    """Median keypoint error (metres at the body) beyond which a frame counts as lost: the next batch
+    then starts from the triangulation alone."""
+    shape_frames: int = 30
+    """Without --shape, betas are first fitted on this many frames spread over the sequence, then held."""
+    robust: RobustConfig = field(default_factory=RobustConfig)
+    priors: PriorConfig = field(default_factory=PriorConfig)
+    ik: IKConfig = field(default_factory=IKConfig)
+    triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+
+    def replace(self, **changes) -> "FitConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A pipeline preset: which updater drives the fit, and its settings."""
+
+    name: str = "keypoints"
+    updater: Literal["keypoints"] = "keypoints"
+    fit: FitConfig = field(default_factory=FitConfig)
+
+
+PIPELINES_DIR = Path(__file__).resolve().parents[1] / "pipelines"
+
+
+def pipeline_path(name: str) -> Path:
+    """A preset name (``keypoints`` -> ``mocap/pipelines/keypoints.yaml``, shipped as package data) or a YAML path."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        return Path(name)
+    return PIPELINES_DIR / f"{name}.yaml"
+
+
+def load_pipeline(name: str, overrides: dict | None = None, source: str = "session.yaml: overrides") -> PipelineConfig:
+    """The preset ``name`` with ``overrides`` (nested mapping, e.g. from session.yaml) applied on top."""
+    path = pipeline_path(name)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml")))
+        raise ConfigError(f"{path}: no such pipeline; presets are {known}, or give a path to a YAML file")
+    cfg = load_config(PipelineConfig, read_yaml(path), path.name)
+    return load_config(PipelineConfig, overrides, source, base=cfg) if overrides else cfg

@@ -1,0 +1,201 @@
+"""`mocap run` and `mocap shape` as plain functions over a session folder: load, fit, save.
+
+Needs ``calibration.toml`` and ``output/keypoints2d.h5`` (detection runs first when it is missing and
+``mocap.detect`` provides it); footage itself is not read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from mocap import __version__
+from mocap.body.model import JOINT_NAMES, BodyModel, load_body
+from mocap.config import SessionConfig, load_config, read_yaml, to_dict
+from mocap.errors import ConfigError, InputDataError, MissingDependencyError
+from mocap.fitting.config import PipelineConfig, load_pipeline
+from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
+from mocap.fitting.views import select_views
+from mocap.io.calibration_toml import file_sha256, load_rig
+from mocap.io.keypoints_h5 import Keypoints2D, read_keypoints
+from mocap.io.smpl_npz import SmplSequence, save_sequence
+from mocap.io.subject import SubjectShape, load_subject, save_subject
+
+#: A keypoint format whose points are SMPL's 24 joints (synthetic data, imported 3D joint tracks).
+SMPL24 = SimpleNamespace(format="smpl24", names=JOINT_NAMES, joint_index=np.arange(24),
+                         vertex_index=-np.ones(24, dtype=np.int64), weights=np.ones(24))
+
+
+def keypoint_spec(body: BodyModel, fmt: str):
+    """The body points matching detector format ``fmt``."""
+    if fmt == "smpl24":
+        return SMPL24
+    try:
+        from mocap.body.keypoints import keypoint_spec as spec_of
+    except ImportError:
+        raise MissingDependencyError(f"keypoint format {fmt!r} needs mocap.body.keypoints, which this install lacks") from None
+    return spec_of(body, fmt)
+
+
+def session_config(root: Path) -> SessionConfig:
+    path = root / "session.yaml"
+    return load_config(SessionConfig, read_yaml(path), path.name) if path.is_file() else SessionConfig()
+
+
+def _keypoints(root: Path) -> Keypoints2D:
+    path = root / "output" / "keypoints2d.h5"
+    if not path.is_file():
+        try:
+            from mocap.detect import detect_session
+        except ImportError:
+            raise InputDataError(f"{path}: no keypoints; run `mocap detect {root}` first") from None
+        from mocap.session import Session
+
+        detect_session(Session.load(root))
+    return read_keypoints(path)
+
+
+def load_shape(path: Path, body: BodyModel) -> torch.Tensor:
+    """Betas ``(10,)`` of a subject file written by :func:`shape_session`, checked against ``body``."""
+    subject = load_subject(path)
+    if subject.surface_model != body.name:
+        raise InputDataError(f"{path}: shape fitted with body model {subject.surface_model!r}, but this session uses "
+                             f"{body.name!r}; refit it with `mocap shape`")
+    betas = subject.betas
+    return torch.as_tensor(betas, dtype=body.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    root: Path
+    session: SessionConfig
+    pipeline: PipelineConfig
+    body: BodyModel
+    keypoints: Keypoints2D
+    rig: object  # CameraRig in the keypoints' view order
+    spec: object
+
+
+def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None) -> Inputs:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputDataError(f"{root}: session folder not found")
+    scfg = session_config(root)
+    overrides = dict(scfg.overrides)
+    if combine is not None:
+        if combine not in ("average", "joint"):
+            raise ConfigError(f"--combine {combine!r}: use average or joint")
+        overrides = {**overrides, "fit": {**overrides.get("fit", {}), "combine": combine}}
+    pcfg = load_pipeline(pipeline or scfg.pipeline, overrides)
+    if pcfg.updater != "keypoints":
+        raise ConfigError(f"pipeline {pcfg.name!r} uses the {pcfg.updater!r} updater, which `mocap run` cannot run yet")
+    rig_all = load_rig(root / "calibration.toml")
+    kp = _keypoints(root)
+    missing = [c for c in kp.cameras if c not in rig_all]
+    if missing:
+        raise InputDataError(f"{root / 'calibration.toml'}: no calibration for camera(s) {', '.join(missing)}")
+    if scfg.cameras is not None:
+        kp = kp.select(scfg.cameras)
+    if views is not None:
+        if views < 2:
+            raise ConfigError(f"--views {views}: multi-view fitting needs at least 2 views")
+        keep = select_views(rig_all.subset(kp.cameras), kp.keypoints, views, pcfg.fit.min_confidence)
+        kp = kp.select([kp.cameras[i] for i in keep])
+    body = load_body(scfg.body, scfg.gender)
+    return Inputs(root, scfg, pcfg, body, kp, rig_all.subset(kp.cameras), keypoint_spec(body, kp.format))
+
+
+def _metadata(inp: Inputs, extra: dict) -> dict:
+    import smplx
+
+    return {
+        "versions": {"mocap": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                     "smplx": getattr(smplx, "__version__", "unknown"), "python": platform.python_version()},
+        "pipeline": to_dict(inp.pipeline),
+        "body_model": inp.body.name,
+        "gender": inp.body.gender,
+        "keypoint_format": inp.keypoints.format,
+        "cameras": list(inp.keypoints.cameras),
+        "calibration_sha256": file_sha256(inp.root / "calibration.toml"),
+        "world_frame": "metres, y up",
+        **extra,
+    }
+
+
+def run_session(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
+                combine: str | None = None, debug: bool = False, progress: Progress | None = None) -> tuple[FitResult, Path]:
+    """Fit the session's keypoints and write ``output/smpl.npz`` (and ``output/fit.h5`` with ``debug``)."""
+    inp = load_inputs(root, views, pipeline, combine)
+    betas = load_shape(Path(shape), inp.body) if shape is not None else None
+    result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug)
+    out = inp.root / "output" / "smpl.npz"
+    meta = _metadata(inp, {"shape_file": str(shape) if shape else None})
+    save_sequence(out, fitted_sequence(result, inp.body, meta))
+    if debug:
+        write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
+    return result, out
+
+
+def fitted_sequence(result: FitResult, body: BodyModel, meta: dict) -> SmplSequence:
+    """The fit as an AMASS-style sequence; per-frame quality rides along as extra arrays."""
+    p = result.params
+    quality = {
+        "reprojection_error_px": result.error_px.astype(np.float32),  # (F, V)
+        "views_used": result.views_used,  # (F, V)
+        "flags": result.flags,  # (F,) bit set, names in flag_names
+        "flag_names": np.array(json.dumps(FLAGS)),
+        "camera_names": np.array(result.cameras),
+        "betas_held": np.array(result.betas_held),
+    }
+    return SmplSequence(poses=p.poses().detach().double().numpy(), trans=p.transl.detach().double().numpy(),
+                        betas=result.betas.detach().double().numpy(), gender=body.gender, fps=result.fps,
+                        surface_model=body.name, extra=quality, meta=meta)
+
+
+def write_diagnostics(path: Path, result: FitResult, meta: dict) -> None:
+    """Per-iteration diagnostics: ``error_px`` (T, F, V), ``step`` (T, F), ``spread`` (T, F), plus the final quality."""
+    import h5py
+
+    from mocap.io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["metadata"] = json.dumps(meta, sort_keys=True, default=str)
+            f.attrs["cameras"] = json.dumps(list(result.cameras))
+            for k, v in result.diagnostics.items():
+                f.create_dataset(f"iterations/{k}", data=v, compression="gzip")
+            f.create_dataset("final/error_px", data=result.error_px.astype(np.float32))
+            f.create_dataset("final/views_used", data=result.views_used.astype(np.uint8))
+            f.create_dataset("final/flags", data=result.flags)
+
+
+def parse_frames(spec: str, num_frames: int) -> np.ndarray:
+    """``"0:60"`` / ``"10:"`` / ``":30"`` -> frame indices, checked against the sequence length."""
+    try:
+        parts = [int(x) if x else None for x in spec.split(":")]
+        if len(parts) != 2:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--frames {spec!r}: expected START:STOP, e.g. 0:60") from None
+    frames = np.arange(num_frames)[slice(*parts)]
+    if len(frames) == 0:
+        raise ConfigError(f"--frames {spec!r} selects no frame of the {num_frames} in the session")
+    return frames
+
+
+def shape_session(root: Path, frames: str, output: Path, views: int | None = None, pipeline: str | None = None,
+                  progress: Progress | None = None) -> tuple[ShapeResult, Path]:
+    """Fit one betas vector to ``frames`` of the session from all views and write it to ``output``."""
+    inp = load_inputs(root, views, pipeline)
+    idx = parse_frames(frames, inp.keypoints.num_frames)
+    res = fit_shape(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, idx, progress)
+    save_subject(output, SubjectShape(betas=res.betas.double().numpy(), gender=inp.body.gender,
+                                      surface_model=inp.body.name, error_px=float(res.error_px), frames=res.frames,
+                                      meta=_metadata(inp, {"frames": frames})))
+    return res, Path(output)

@@ -1,0 +1,246 @@
+"""Whole sequences: shape, batched per-frame fitting with warm starts, gaps, smoothing, quality.
+
+Stage functions over :class:`mocap.io.keypoints_h5.Keypoints2D` and a :class:`~mocap.cameras.CameraRig`
+whose cameras are in the keypoints' view order. Shapes: ``F`` frames, ``V`` views, ``K`` keypoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mocap.body.model import BodyModel
+from mocap.cameras import CameraRig
+from mocap.errors import FittingError, InputDataError
+from mocap.fitting.config import FitConfig
+from mocap.fitting.initialize import initialize
+from mocap.fitting.params import BodyParams
+from mocap.fitting.solver import BodyPoints, Cameras
+from mocap.fitting.triangulation import triangulate
+from mocap.fitting.updater import IterationStats, participating_views, refine
+from mocap.io.keypoints_h5 import Keypoints2D
+from mocap.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+
+Progress = Callable[[int, int], None]
+
+#: Bits of ``FitResult.flags``.
+FLAGS = {"too_few_views": 1, "interpolated": 2, "reinitialized": 4, "poor_fit": 8}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted sequence in the world frame (metres, y up)."""
+
+    params: BodyParams  # F frames; NaN rows for frames left empty
+    betas: Tensor  # (10,) the subject's shape, shared by all frames
+    error_px: np.ndarray  # (F, V) mean reprojection error of the confident keypoints, NaN where none
+    views_used: np.ndarray  # (F, V) bool: views that proposed updates
+    flags: np.ndarray  # (F,) uint8, bits of FLAGS
+    cameras: tuple[str, ...]
+    fps: float
+    betas_held: bool  # True with a given shape (Shape ReFit)
+    diagnostics: dict[str, np.ndarray] = field(default_factory=dict)  # per-iteration, with debug
+
+
+@dataclass(frozen=True)
+class ShapeResult:
+    betas: Tensor  # (10,)
+    frames: np.ndarray  # (N,) frames used
+    error_px: float  # mean reprojection error over those frames and views
+    per_frame_betas: Tensor  # (N, 10)
+
+
+@dataclass(frozen=True)
+class _Observations:
+    uv: Tensor  # (F, V, K, 2) pixels, 0 where missing
+    conf: Tensor  # (F, V, K) confidence times keypoint weight, 0 where missing or below threshold
+    X: Tensor  # (F, K, 3) triangulated keypoints, NaN where not triangulated
+    voting: Tensor  # (F, V)
+
+
+def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitConfig) -> _Observations:
+    if tuple(kp.cameras) != tuple(rig.names):
+        raise InputDataError(f"keypoints cameras {', '.join(kp.cameras)} do not match the calibration's {', '.join(rig.names)}")
+    if len(kp.names) != len(points):
+        raise InputDataError(f"keypoints have {len(kp.names)} points per view, the {kp.format!r} body keypoints {len(points)}")
+    raw = kp.keypoints.astype(np.float64)
+    ok = np.isfinite(raw).all(-1) & (raw[..., 2] >= cfg.min_confidence)
+    conf = np.where(ok, raw[..., 2], 0.0) * points.weights.numpy()
+    uv = np.where(ok[..., None], raw[..., :2], np.nan)
+    X, _ = triangulate(rig, uv, conf, max_error=cfg.triangulation.max_error)
+    dt = points.body.dtype
+    conf_t = torch.as_tensor(conf, dtype=dt)
+    return _Observations(torch.as_tensor(np.nan_to_num(uv), dtype=dt), conf_t, torch.as_tensor(X, dtype=dt),
+                         participating_views(conf_t, cfg.min_keypoints))
+
+
+def reprojection_error(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean pixel error per frame and view ``(B, V)`` over keypoints with ``conf`` > 0 (NaN where none), and the
+    per-frame median error converted to metres at the body ``(B,)``."""
+    with torch.no_grad():
+        X = points.of(p)
+        e = (cams.project(X) - uv).norm(dim=-1)  # (B, V, K)
+        seen = conf > 0
+        px = torch.where(seen, e, 0).sum(-1) / seen.sum(-1)
+        metres = e * cams.depth(X) / cams.K[:, 0, 0][:, None]
+        at_body = torch.nanmedian(torch.where(seen, metres, torch.nan).flatten(1), 1).values
+    return px, at_body
+
+
+def _batches(frames: np.ndarray, size: int):
+    for i in range(0, len(frames), size):
+        yield frames[i:i + size]
+
+
+def fit_shape(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig, frames: np.ndarray | None = None,
+              progress: Progress | None = None) -> ShapeResult:
+    """One betas vector for the subject, from ``frames`` (default: up to ``cfg.shape_frames`` frames spread
+    over the sequence among those seen by enough views).
+
+    Every frame is fitted with free betas by the multi-view loop (betas averaged over views at each
+    iteration); the subject's betas are the mean over frames weighted by the number of views.
+    """
+    points = BodyPoints(body, spec)
+    obs = _observations(kp, rig, points, cfg)
+    good = np.flatnonzero((obs.voting.sum(1) >= cfg.min_views).numpy())
+    if frames is not None:
+        good = np.intersect1d(good, np.asarray(frames))
+    elif len(good) > cfg.shape_frames:
+        good = good[np.linspace(0, len(good) - 1, cfg.shape_frames).round().astype(int)]
+    if len(good) == 0:
+        raise FittingError(f"no frame is seen by {cfg.min_views} views with {cfg.min_keypoints} keypoints each; cannot fit a shape")
+    cams = Cameras.from_rig(rig, body.dtype)
+    fitted = []
+    for i, idx in enumerate(_batches(good, cfg.batch_size)):
+        t = torch.as_tensor(idx)
+        p, _ = initialize(points, obs.X[t], torch.zeros(10, dtype=body.dtype), False, cfg.ik, cfg.priors)
+        fitted.append(refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=False))
+        if progress:
+            progress(min((i + 1) * cfg.batch_size, len(good)), len(good))
+    p = BodyParams.cat(fitted)
+    t = torch.as_tensor(good)
+    w = obs.voting[t].sum(1).to(body.dtype)
+    betas = (p.betas * w[:, None]).sum(0) / w.sum()
+    held = BodyParams(p.global_orient, p.body_pose, betas.expand_as(p.betas), p.transl)
+    px, _ = reprojection_error(points, cams, held, obs.uv[t], obs.conf[t])
+    return ShapeResult(betas, good, float(torch.nanmean(px)), p.betas)
+
+
+def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig, betas: Tensor | None = None,
+                 progress: Progress | None = None, debug: bool = False) -> FitResult:
+    """Fit every frame of ``kp``.
+
+    Args:
+        spec: the body keypoints matching ``kp.format`` (see :class:`~mocap.fitting.solver.BodyPoints`).
+        betas: ``(10,)`` the subject's shape (Shape ReFit: held bit-exactly); fitted by :func:`fit_shape` when None.
+        progress: called with (frames done, total).
+        debug: keep per-iteration diagnostics in ``FitResult.diagnostics``.
+    """
+    points = BodyPoints(body, spec)
+    obs = _observations(kp, rig, points, cfg)
+    cams = Cameras.from_rig(rig, body.dtype)
+    F, V = obs.voting.shape
+    held = betas is not None
+    if betas is None:
+        betas = fit_shape(kp, rig, body, spec, cfg).betas
+    betas = torch.as_tensor(betas, dtype=body.dtype).reshape(10)
+    valid = (obs.voting.sum(1) >= cfg.min_views).numpy()
+    frames = np.flatnonzero(valid)
+    if len(frames) == 0:
+        raise FittingError(f"no frame is seen by {cfg.min_views} views with {cfg.min_keypoints} keypoints each; "
+                           "check the detections (mocap info) or lower fit.min_views")
+    flags = np.where(valid, 0, FLAGS["too_few_views"]).astype(np.uint8)
+    nan = torch.full((F,), float("nan"), dtype=body.dtype)
+    out = BodyParams(nan[:, None, None].expand(F, 3, 3).clone(), nan[:, None, None, None].expand(F, 23, 3, 3).clone(),
+                     betas.expand(F, 10), nan[:, None].expand(F, 3).clone())
+    stats: list[tuple[np.ndarray, list[IterationStats]]] = []
+    warm: BodyParams | None = None
+    done = 0
+    for idx in _batches(frames, cfg.batch_size):
+        t = torch.as_tensor(idx)
+        p, _ = initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)
+        if warm is None:
+            flags[idx[0]] |= FLAGS["reinitialized"]
+        batch_stats: list[IterationStats] | None = [] if debug else None
+        p = refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats)
+        _, at_body = reprojection_error(points, cams, p, obs.uv[t], obs.conf[t])
+        poor = (at_body > cfg.lost_error).numpy()
+        flags[idx[poor]] |= FLAGS["poor_fit"]
+        warm = None if poor[-1] else p.index(slice(-1, None))
+        if debug:
+            stats.append((idx, batch_stats))
+        for k in ("global_orient", "body_pose", "transl"):
+            getattr(out, k)[t] = getattr(p, k)
+        done += len(idx)
+        if progress:
+            progress(done, len(frames))
+    if cfg.missing == "interpolate":
+        out = _interpolate(out, valid)
+        flags[~valid] |= FLAGS["interpolated"]
+    if cfg.smoothing.sigma_frames > 0:
+        out = smooth(out, cfg.smoothing.sigma_frames)
+    px, _ = reprojection_error(points, cams, _finite_or_rest(out), obs.uv, obs.conf)
+    px = torch.where(torch.isfinite(out.transl).all(-1)[:, None], px, torch.nan)
+    diagnostics = _diagnostics(stats, F, V, cfg.iterations) if debug else {}
+    return FitResult(out, betas, px.numpy(), obs.voting.numpy() & valid[:, None], flags, tuple(kp.cameras),
+                     float(kp.fps), held, diagnostics)
+
+
+def _finite_or_rest(p: BodyParams) -> BodyParams:
+    ok = torch.isfinite(p.transl).all(-1)
+    return p.where(ok, BodyParams.rest(len(p), p.transl.dtype))
+
+
+def _interpolate(p: BodyParams, valid: np.ndarray) -> BodyParams:
+    """Fill invalid frames: rotations by slerp, translation linearly, between the nearest valid frames;
+    before the first and after the last valid frame, the nearest valid frame is held."""
+    F = len(valid)
+    good = np.flatnonzero(valid)
+    t = np.arange(F)
+    right = np.clip(np.searchsorted(good, t), 0, len(good) - 1)
+    left = np.clip(right - 1, 0, len(good) - 1)
+    left = np.where(good[right] <= t, right, left)
+    i0, i1 = torch.as_tensor(good[left]), torch.as_tensor(good[right])
+    span = (good[right] - good[left]).clip(min=1)
+    alpha = torch.as_tensor(np.clip((t - good[left]) / span, 0, 1), dtype=p.transl.dtype)
+    rot = p.rotations
+    # slerp(R0, R1, a) = R0 exp(a log(R0^T R1)), per frame
+    rel = matrix_to_axis_angle(rot[i0].transpose(-1, -2) @ rot[i1])
+    new_rot = rot[i0] @ axis_angle_to_matrix(alpha[:, None, None] * rel)
+    transl = p.transl[i0] + alpha[:, None] * (p.transl[i1] - p.transl[i0])
+    return BodyParams.from_rotations(new_rot, p.betas, transl)
+
+
+def smooth(p: BodyParams, sigma: float) -> BodyParams:
+    """Gaussian smoothing over frames: translation directly, rotations in the tangent space at each frame
+    (``R_f exp(sum_k w_k log(R_f^T R_{f+k}))``); NaN frames neither contribute nor change."""
+    F = len(p)
+    radius = max(1, int(round(3 * sigma)))
+    offsets = torch.arange(-radius, radius + 1)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2).to(p.transl.dtype)
+    ok = torch.isfinite(p.transl).all(-1)
+    nb = (torch.arange(F)[:, None] + offsets).clamp(0, F - 1)  # (F, W) neighbour frames, edges clamped
+    inside = (torch.arange(F)[:, None] + offsets >= 0) & (torch.arange(F)[:, None] + offsets < F)
+    w = kernel * inside * ok[nb] * ok[:, None]
+    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+    safe = _finite_or_rest(p)
+    rot = safe.rotations  # (F, 24, 3, 3)
+    rel = matrix_to_axis_angle(rot[:, None].transpose(-1, -2) @ rot[nb])  # (F, W, 24, 3)
+    new_rot = rot @ axis_angle_to_matrix((w[..., None, None] * rel).sum(1))
+    transl = (w[..., None] * safe.transl[nb]).sum(1)
+    smoothed = BodyParams.from_rotations(new_rot, p.betas, transl)
+    return smoothed.where(ok, p)
+
+
+def _diagnostics(stats, F: int, V: int, T: int) -> dict[str, np.ndarray]:
+    err = np.full((T, F, V), np.nan, dtype=np.float32)
+    step = np.full((T, F), np.nan, dtype=np.float32)
+    spread = np.full((T, F), np.nan, dtype=np.float32)
+    for idx, per_iter in stats:
+        for i, s in enumerate(per_iter):
+            err[i, idx], step[i, idx], spread[i, idx] = s.error_px.numpy(), s.step.numpy(), s.spread.numpy()
+    return {"error_px": err, "step": step, "spread": spread}

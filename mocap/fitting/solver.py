@@ -1,0 +1,187 @@
+"""Linearisation of the keypoint fitting energy and the damped Gauss-Newton steps built on it.
+
+Energy of one frame, summed over views ``v`` and keypoints ``k``::
+
+    E = sum_vk  c_vk * rho(|e_vk| * s_v) / sigma^2  +  |priors|^2
+
+``e_vk`` is the reprojection error in pixels, ``s_v = depth_v / f_v`` converts it to metres at the body's
+distance (so the balance against the priors does not depend on the resolution or the camera distance),
+``c_vk`` the detector's confidence times the keypoint's weight, ``rho`` Geman-McClure with scale
+``robust_scale`` (metres), minimised by iteratively reweighted least squares. Jacobians come from
+``torch.func.jacfwd`` through the body's fast path and the cameras' projection, one pass for all views;
+a view's Gauss-Newton system is then ``J_v^T W_v J_v`` plus the priors' share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mocap.body.model import BodyModel
+from mocap.cameras import project, world_to_camera
+from mocap.fitting.params import NUM_ROT, BodyParams, step_size
+from mocap.fitting.priors import PriorConfig, axis_angle_factor, prior_residuals
+
+
+class BodyPoints:
+    """The body points matching a detector's keypoints (joints or surface vertices), through the fast path.
+
+    ``spec`` is a ``mocap.body.keypoints.KeypointSpec`` (or any object with ``joint_index`` (K,),
+    ``vertex_index`` (K,), ``weights`` (K,), ``names``): keypoint k is joint ``joint_index[k]`` when that is
+    >= 0, else vertex ``vertex_index[k]``.
+    """
+
+    def __init__(self, body: BodyModel, spec):
+        self.body, self.spec = body, spec
+        joint = np.asarray(spec.joint_index)
+        vertex = np.asarray(spec.vertex_index)
+        is_joint = joint >= 0
+        self.vertex_ids = np.unique(vertex[~is_joint]) if (~is_joint).any() else np.zeros(0, dtype=np.int64)
+        slot = np.searchsorted(self.vertex_ids, vertex[~is_joint]) + 24
+        gather = np.where(is_joint, joint, 0)
+        gather[~is_joint] = slot
+        self.gather = torch.as_tensor(gather, dtype=torch.long)
+        self.weights = torch.as_tensor(np.asarray(spec.weights, dtype=np.float32))
+        self.names = tuple(spec.names)
+
+    def __len__(self) -> int:
+        return len(self.gather)
+
+    def __call__(self, global_orient: Tensor, body_pose: Tensor, betas: Tensor, transl: Tensor) -> Tensor:
+        """``(B, K, 3)`` world-frame keypoints."""
+        joints, verts = self.body.points(global_orient, body_pose, betas, transl, vertex_ids=self.vertex_ids)
+        return torch.cat([joints, verts], 1)[:, self.gather]
+
+    def of(self, p: BodyParams) -> Tensor:
+        return self(p.global_orient, p.body_pose, p.betas, p.transl)
+
+
+@dataclass(frozen=True)
+class RobustConfig:
+    sigma: float = 0.01
+    """Expected keypoint error at the body, metres (turns the data term into unit-variance residuals)."""
+    scale: float = 0.06
+    """Geman-McClure scale, metres at the body: errors well beyond it stop pulling."""
+
+
+@dataclass(frozen=True)
+class Cameras:
+    """Camera parameters as tensors, views stacked: K (V,3,3), dist (V,5), R (V,3,3), t (V,3)."""
+
+    K: Tensor
+    dist: Tensor
+    R: Tensor
+    t: Tensor
+
+    @classmethod
+    def from_rig(cls, rig, dtype=torch.float32) -> "Cameras":
+        return cls(**rig.torch_params(dtype=dtype))
+
+    def project(self, X: Tensor) -> Tensor:
+        """``(B, K, 3)`` world -> ``(B, V, K, 2)`` pixels."""
+        return project(X[:, None], self.K, self.dist, self.R, self.t)
+
+    def depth(self, X: Tensor) -> Tensor:
+        """``(B, K, 3)`` -> ``(B, V, K)`` depths."""
+        return world_to_camera(X[:, None], self.R, self.t)[..., 2]
+
+
+@dataclass(frozen=True)
+class Linearization:
+    """Everything one Gauss-Newton iteration needs, for ``B`` frames, ``V`` views, ``K`` keypoints, ``P`` unknowns."""
+
+    J: Tensor  # (B, V, 2K, P) Jacobian of the scaled reprojection residuals
+    r: Tensor  # (B, V, 2K) scaled residuals, unit variance
+    w: Tensor  # (B, V, 2K) IRLS weights times confidences (0 where missing)
+    Jp: Tensor  # (B, N, P) Jacobian of the prior residuals
+    rp: Tensor  # (B, N)
+    error_px: Tensor  # (B, V, K) reprojection error in pixels (NaN where not observed)
+
+    def data_normal(self) -> tuple[Tensor, Tensor]:
+        """Per-view ``J^T W J`` (B, V, P, P) and ``J^T W r`` (B, V, P)."""
+        Jw = self.J * self.w[..., None]
+        return Jw.transpose(-1, -2) @ self.J, (Jw * self.r[..., None]).sum(-2)
+
+    def prior_normal(self) -> tuple[Tensor, Tensor]:
+        return self.Jp.transpose(-1, -2) @ self.Jp, (self.Jp * self.rp[..., None]).sum(-2)
+
+
+def geman_mcclure_weights(e: Tensor, scale: float) -> Tensor:
+    """IRLS weights of Geman-McClure ``rho(e) = e^2 s^2 / (e^2 + s^2)`` at errors ``e``: 1 at 0, 1/4 at ``s``."""
+    s2 = scale * scale
+    return (s2 / (s2 + e * e)) ** 2
+
+
+def keypoint_jacobian(points: BodyPoints, p: BodyParams, with_betas: bool) -> tuple[Tensor, Tensor]:
+    """World keypoints ``(B, K, 3)`` at ``p`` and their Jacobian ``(B, K, 3, P)`` with respect to a step."""
+
+    def keypoints(delta, rot, betas, transl):
+        q = BodyParams.from_rotations(rot[None], betas[None], transl[None]).retract(delta[None], with_betas, first_order=True)
+        out = points.of(q)[0]
+        return out, out
+
+    delta0 = p.transl.new_zeros(len(p), step_size(with_betas))
+    return torch.func.vmap(torch.func.jacfwd(keypoints, has_aux=True))(delta0, p.rotations, p.betas, p.transl)
+
+
+def prior_jacobian(p: BodyParams, with_betas: bool, priors: PriorConfig) -> tuple[Tensor, Tensor]:
+    """Prior residuals ``(B, N)`` at ``p`` and their Jacobian ``(B, N, P)``."""
+
+    def residuals(delta, rot, betas, factor):
+        q = BodyParams.from_rotations(rot[None], betas[None], betas.new_zeros(1, 3)).retract(delta[None], with_betas, first_order=True)
+        out = prior_residuals(q.body_pose, q.betas if with_betas else None, priors, factor[None])[0]
+        return out, out
+
+    delta0 = p.transl.new_zeros(len(p), step_size(with_betas))
+    factor = axis_angle_factor(p.body_pose)
+    return torch.func.vmap(torch.func.jacfwd(residuals, has_aux=True))(delta0, p.rotations, p.betas, factor)
+
+
+def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor, with_betas: bool,
+              priors: PriorConfig, robust: RobustConfig) -> Linearization:
+    """Residuals and Jacobians at ``p`` (B frames) for observations ``uv`` (B, V, K, 2) px, ``conf`` (B, V, K).
+
+    Missing keypoints have ``conf`` 0 (their ``uv`` may be anything finite). The 3D keypoints are
+    differentiated once per frame and chained with each view's projection, differentiated per point.
+    """
+    B, V, K = conf.shape
+    vmap, jacfwd = torch.func.vmap, torch.func.jacfwd
+
+    def pixels(x):
+        out = cams.project(x[None, None])[0, :, 0]  # (V, 2)
+        return out, out
+
+    J_X, X = keypoint_jacobian(points, p, with_betas)  # (B,K,3,P), (B,K,3)
+    Jp, rp = prior_jacobian(p, with_betas, priors)
+    J_uv, proj = vmap(vmap(jacfwd(pixels, has_aux=True)))(X.detach())  # (B,K,V,2,3), (B,K,V,2)
+    with torch.no_grad():
+        depth = cams.depth(X).median(-1).values.clamp_min(0.1)  # (B, V)
+        s = (depth / cams.K[:, 0, 0] / robust.sigma)[..., None, None]  # pixels -> unit-variance residual
+    r = (proj.transpose(1, 2) - uv) * s  # (B, V, K, 2)
+    J = torch.einsum("bkvij,bkjp->bvkip", J_uv, J_X) * s[..., None]
+    e_scaled = r.norm(dim=-1)  # (B, V, K) in units of sigma
+    error_px = torch.where(conf > 0, e_scaled / s[..., 0], torch.nan)
+    w = conf * geman_mcclure_weights(e_scaled * robust.sigma, robust.scale)
+    w2 = w[..., None].expand(B, V, K, 2).reshape(B, V, 2 * K)
+    return Linearization(J=J.reshape(B, V, 2 * K, -1), r=r.reshape(B, V, 2 * K), w=w2, Jp=Jp, rp=rp, error_px=error_px)
+
+
+def damped_solve(H: Tensor, g: Tensor, damping: float) -> Tensor:
+    """``-(H + damping * (diag(H) + 1e-6)) ^ -1 g``, batched; Levenberg-Marquardt's scaled damping."""
+    d = torch.diagonal(H, dim1=-2, dim2=-1)
+    A = H + torch.diag_embed(damping * (d + 1e-6))
+    L, info = torch.linalg.cholesky_ex(A)
+    step = -torch.cholesky_solve(g[..., None], L)[..., 0]
+    return torch.where((info == 0)[..., None], step, torch.zeros_like(step))
+
+
+def joint_information(H_data: Tensor) -> Tensor:
+    """``(*, P, P)`` data normal matrix -> ``(*, 24)`` trace of each joint's rotation block (joint 0 = root).
+
+    How much a view's evidence constrains each joint's rotation: 0 for a joint it cannot see.
+    """
+    d = torch.diagonal(H_data, dim1=-2, dim2=-1)[..., :NUM_ROT]
+    return d.unflatten(-1, (24, 3)).sum(-1)

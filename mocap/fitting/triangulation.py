@@ -1,0 +1,81 @@
+"""Confidence-weighted DLT triangulation of keypoints with per-view outlier rejection.
+
+Hand-written rather than aniposelib's ``triangulate_ransac`` because that loops over points in Python;
+this solves all frames and keypoints at once as batched 4x4 eigenproblems.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.cameras import CameraRig, undistort_pixels
+
+
+def normalized_coordinates(rig: CameraRig, uv: np.ndarray) -> np.ndarray:
+    """``(F, V, K, 2)`` pixels (NaN allowed) -> undistorted normalised image coordinates, NaN kept."""
+    out = np.full(uv.shape, np.nan)
+    for v, cam in enumerate(rig):
+        pts = uv[:, v].reshape(-1, 2)
+        ok = np.isfinite(pts).all(-1)
+        flat = np.full(pts.shape, np.nan)
+        if ok.any():
+            flat[ok] = undistort_pixels(pts[ok], cam.K, cam.dist)
+        out[:, v] = flat.reshape(uv[:, v].shape)
+    return out
+
+
+def _dlt(xy: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """``xy`` (N, V, 2) normalised coordinates, ``w`` (N, V) weights, ``P`` (V, 3, 4) -> (N, 3).
+
+    Minimises the weighted algebraic error: smallest eigenvector of ``A^T A`` with each view's two rows
+    scaled by its weight.
+    """
+    xy = np.nan_to_num(xy)
+    rows = np.stack([xy[..., 0:1] * P[:, 2] - P[:, 0], xy[..., 1:2] * P[:, 2] - P[:, 1]], -2)  # (N, V, 2, 4)
+    A = (rows * w[..., None, None]).reshape(len(xy), -1, 4)
+    _, vecs = np.linalg.eigh(A.transpose(0, 2, 1) @ A)
+    X = vecs[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return X[:, :3] / X[:, 3:]
+
+
+def triangulate(rig: CameraRig, uv: np.ndarray, conf: np.ndarray, min_views: int = 2,
+                max_error: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Triangulate keypoints seen by at least ``min_views`` views, dropping the worst view while it disagrees.
+
+    Args:
+        uv: ``(F, V, K, 2)`` pixels (NaN where missing).
+        conf: ``(F, V, K)`` weights, 0 where missing.
+        max_error: largest accepted reprojection error of a view, in metres at the point's depth
+            (a pixel error times depth / focal length), so the test does not depend on resolution.
+
+    Returns:
+        ``X`` ``(F, K, 3)`` world points (NaN where fewer than ``min_views`` consistent views remain) and
+        ``used`` ``(F, V, K)`` the views kept for each point.
+    """
+    F, V, K = conf.shape
+    xy = normalized_coordinates(rig, uv).transpose(0, 2, 1, 3).reshape(F * K, V, 2)
+    w = conf.transpose(0, 2, 1).reshape(F * K, V).astype(np.float64)
+    used = (w > 0) & np.isfinite(xy).all(-1)
+    P = np.concatenate([rig.R, rig.t[:, :, None]], 2)
+    X = np.full((F * K, 3), np.nan)
+    for _ in range(V + 1):  # each pass drops at most one view per point
+        enough = used.sum(1) >= min_views
+        X[:] = np.nan
+        if not enough.any():
+            break
+        X[enough] = _dlt(xy[enough], w[enough] * used[enough], P)
+        Xc = np.einsum("vij,nj->nvi", rig.R, X) + rig.t  # (N, V, 3) camera frame
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = np.linalg.norm(Xc[..., :2] / Xc[..., 2:] - xy, axis=-1) * Xc[..., 2]
+        err = np.where(used & (Xc[..., 2] > 0), err, np.where(used, np.inf, -1.0))
+        worst = np.argmax(err, 1)
+        bad = enough & (err[np.arange(len(err)), worst] > max_error)
+        if not bad.any():
+            break
+        # With only min_views views left there is no majority to tell which is wrong: drop the point.
+        drop_all = bad & (used.sum(1) <= min_views)
+        used[bad, worst[bad]] = False
+        used[drop_all] = False
+    X[used.sum(1) < min_views] = np.nan
+    return X.reshape(F, K, 3), used.reshape(F, K, V).transpose(0, 2, 1)

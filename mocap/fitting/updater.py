@@ -1,0 +1,99 @@
+"""The feedback-update loop of multi-view fitting (ReFit section 3.5, Figure 4) with the keypoint updater.
+
+At each iteration every view proposes an updated body from its own keypoints (one damped Gauss-Newton
+step on its robust reprojection energy plus its share of the priors), and :func:`average_proposals`
+merges the proposals into one world-frame body, which every view then sees at the next iteration.
+``combine="joint"`` instead takes one Levenberg-Marquardt step on all views' energies at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mocap.fitting.averaging import Proposals, average_proposals
+from mocap.fitting.config import FitConfig
+from mocap.fitting.params import BodyParams
+from mocap.fitting.solver import BodyPoints, Cameras, damped_solve, joint_information, linearize
+
+
+@dataclass(frozen=True)
+class IterationStats:
+    """Per-iteration diagnostics of ``B`` frames and ``V`` views (for ``fit.h5``)."""
+
+    error_px: Tensor  # (B, V) mean reprojection error of the observed keypoints before the update
+    step: Tensor  # (B,) norm of the rotation part of the merged update, radians
+    spread: Tensor  # (B,) mean geodesic distance of the views' body-pose proposals to the average, radians
+
+
+def participating_views(conf: Tensor, min_keypoints: int) -> Tensor:
+    """``(B, V, K)`` confidences -> ``(B, V)``: views that see enough keypoints to propose an update."""
+    return (conf > 0).sum(-1) >= min_keypoints
+
+
+def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor, cfg: FitConfig,
+           hold_betas: bool, stats: list[IterationStats] | None = None) -> BodyParams:
+    """Run ``cfg.iterations`` feedback-update iterations from ``p``.
+
+    Args:
+        p: ``B`` frames, world frame.
+        uv: ``(B, V, K, 2)`` pixels, finite (anything where ``conf`` is 0).
+        conf: ``(B, V, K)`` confidence times keypoint weight, 0 where not detected.
+        hold_betas: Shape ReFit: betas are never updated and come out bit-identical.
+        stats: when a list is given, one :class:`IterationStats` per iteration is appended.
+    """
+    voting = participating_views(conf, cfg.min_keypoints)  # (B, V)
+    n_voting = voting.sum(1)
+    active = n_voting > 0
+    with_betas = not hold_betas
+    for _ in range(cfg.iterations):
+        lin = linearize(points, cams, p, uv, conf, with_betas, cfg.priors, cfg.robust)
+        Hd, gd = lin.data_normal()  # (B, V, P, P), (B, V, P)
+        Hp, gp = lin.prior_normal()  # (B, P, P), (B, P)
+        if cfg.combine == "joint":
+            new = p.retract(damped_solve(Hd.sum(1) + Hp, gd.sum(1) + gp, cfg.damping), with_betas)
+            spread = torch.zeros(len(p))
+        else:
+            new, spread = _averaged_update(p, lin, Hd, gd, Hp, gp, voting, n_voting, cams, cfg, with_betas)
+        if hold_betas:
+            new = BodyParams(new.global_orient, new.body_pose, p.betas, new.transl)
+        if stats is not None:
+            err = torch.nanmean(lin.error_px, -1)
+            step = torch.linalg.matrix_norm(new.rotations - p.rotations).mean(-1)
+            stats.append(IterationStats(err, torch.where(active, step, 0.0), spread))
+        p = new.where(active, p)
+    return p
+
+
+def _averaged_update(p, lin, Hd, gd, Hp, gp, voting, n_voting, cams, cfg, with_betas):
+    # Each view carries 1/n of the priors, so the views' proposals agree where the joint energy is minimal.
+    share = (1.0 / n_voting.clamp_min(1).to(Hp.dtype))[:, None, None]
+    steps = damped_solve(Hd + (Hp * share)[:, None], gd + (gp * share[..., 0])[:, None], cfg.damping)  # (B, V, P)
+    prop = p.unsqueeze(1).retract(steps, with_betas)  # (B, V, ...)
+    nan = torch.tensor(float("nan"), dtype=steps.dtype)
+    keep = voting[..., None]
+    proposals = Proposals(
+        global_orient=torch.where(keep[..., None], cams.R @ prop.global_orient, nan),
+        body_pose=torch.where(keep[..., None, None], prop.body_pose, nan),
+        betas=torch.where(keep, prop.betas, nan),
+        transl=torch.where(keep, prop.transl, nan),
+    )
+    weights = None
+    if cfg.weighting == "information":
+        info = joint_information(Hd) * voting[..., None]  # (B, V, 24)
+        # Normalised per joint so that betas and translation (which use a view's mean weight) see each
+        # joint's share, not the raw trace dominated by the root.
+        weights = info / info.sum(1, keepdim=True).clamp_min(1e-12)
+    go, bp, betas, transl = average_proposals(proposals, cams.R, weights, cfg.averaging)
+    new = BodyParams(go, bp, betas, transl)
+    spread = _proposal_spread(prop.body_pose, bp, voting)
+    return new, spread
+
+
+def _proposal_spread(proposed: Tensor, merged: Tensor, voting: Tensor) -> Tensor:
+    from mocap.rotations import geodesic_angle
+
+    d = geodesic_angle(proposed, merged[:, None]).mean(-1)  # (B, V)
+    return (d * voting).sum(1) / voting.sum(1).clamp_min(1)

@@ -1,0 +1,118 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from tests.fitting_data import body_spec, joints_spec, keypoints, motion, ring_rig
+from mocap.body.model import load_body
+from mocap.fitting.config import FitConfig, SmoothingConfig, load_pipeline
+from mocap.fitting.params import BodyParams
+from mocap.fitting.sequence import FLAGS, fit_sequence, smooth
+from mocap.fitting.solver import BodyPoints
+from mocap.fitting.triangulation import triangulate
+from mocap.fitting.views import select_views
+from mocap.errors import ConfigError
+from mocap.rotations import axis_angle_to_matrix, geodesic_angle
+
+F = 16
+
+
+@pytest.fixture(scope="module")
+def scene():
+    body = load_body(body_spec())
+    spec, rig = joints_spec(), ring_rig(4)
+    truth = motion(F)
+    return body, spec, rig, truth, keypoints(body, spec, truth, rig)
+
+
+def mpjpe_mm(body, spec, fitted, truth):
+    pts = BodyPoints(body, spec)
+    return float((pts.of(fitted) - pts.of(truth)).norm(dim=-1).mean() * 1000)
+
+
+NO_SMOOTHING = FitConfig(smoothing=SmoothingConfig(sigma_frames=0.0))
+
+
+@pytest.mark.parametrize("combine", ["average", "joint"])
+def test_noise_free_fit_recovers_truth(scene, combine):
+    body, spec, rig, truth, kp = scene
+    res = fit_sequence(kp, rig, body, spec, NO_SMOOTHING.replace(combine=combine))
+    assert mpjpe_mm(body, spec, res.params, truth) < 5.0
+    assert np.nanmean(res.error_px) < 1.0
+    assert res.views_used.all() and (res.flags == FLAGS["reinitialized"] * (np.arange(F) == 0)).all()
+
+
+def test_shape_refit_holds_betas_bit_exactly(scene):
+    body, spec, rig, truth, kp = scene
+    betas = truth.betas[0].clone() + 1e-3  # a shape the fit would not arrive at by itself
+    res = fit_sequence(kp, rig, body, spec, NO_SMOOTHING.replace(iterations=3), betas=betas)
+    assert torch.equal(res.betas, betas) and res.betas_held
+    assert all(torch.equal(b, betas) for b in res.params.betas)
+
+
+def test_camera_that_sees_nothing(scene):
+    body, spec, rig, truth, _ = scene
+    kp = keypoints(body, spec, truth, rig)
+    kp.keypoints[:, 2] = np.nan
+    kp.detected[:, 2] = False
+    res = fit_sequence(kp, rig, body, spec, NO_SMOOTHING)
+    assert not res.views_used[:, 2].any() and res.views_used[:, [0, 1, 3]].all()
+    assert np.isnan(res.error_px[:, 2]).all()
+    assert mpjpe_mm(body, spec, res.params, truth) < 8.0
+
+
+@pytest.mark.parametrize("missing", ["interpolate", "empty"])
+def test_frames_with_too_few_views_are_flagged(scene, missing):
+    body, spec, rig, truth, _ = scene
+    kp = keypoints(body, spec, truth, rig)
+    kp.keypoints[5:8, 1:] = np.nan  # frames 5-7 seen by one view only
+    res = fit_sequence(kp, rig, body, spec, NO_SMOOTHING.replace(missing=missing, iterations=3), betas=truth.betas[0])
+    few = (res.flags & FLAGS["too_few_views"]) > 0
+    assert few.tolist() == [5 <= f < 8 for f in range(F)]
+    gap = torch.isnan(res.params.transl).any(-1).numpy()
+    if missing == "empty":
+        assert gap.tolist() == few.tolist()
+    else:
+        assert not gap.any() and ((res.flags & FLAGS["interpolated"]) > 0).tolist() == few.tolist()
+        # the filled frames lie between their neighbours, close to the truth of a smooth motion
+        assert (res.params.transl[5:8] - truth.transl[5:8]).norm(dim=-1).max() < 0.05
+
+
+def test_triangulation_rejects_a_wrong_view(scene):
+    body, spec, rig, truth, kp = scene
+    uv = kp.keypoints[..., :2].astype(np.float64).copy()
+    uv[:, 3, 7] += 150.0  # one view grossly wrong on one keypoint
+    X, used = triangulate(rig, uv, np.ones(uv.shape[:-1]))
+    Xt = BodyPoints(body, spec).of(truth).numpy()
+    assert np.abs(X - Xt).max() < 1e-4
+    assert not used[:, 3, 7].any() and used.sum() == used.size - F
+
+
+def test_smoothing_keeps_constant_and_reduces_jitter():
+    g = torch.Generator().manual_seed(1)
+    base = BodyParams.from_poses(0.5 * torch.randn(1, 72, generator=g).expand(30, 72), torch.zeros(10), torch.ones(30, 3))
+    torch.testing.assert_close(smooth(base, 1.5).rotations, base.rotations, atol=1e-5, rtol=0)
+    jitter = axis_angle_to_matrix(0.05 * torch.randn(30, 24, 3, generator=g))
+    noisy = BodyParams.from_rotations(base.rotations @ jitter, base.betas, base.transl)
+    before = geodesic_angle(noisy.rotations, base.rotations).mean()
+    after = geodesic_angle(smooth(noisy, 1.5).rotations, base.rotations).mean()
+    assert after < 0.6 * before
+
+
+def test_select_views_prefers_detections_and_spread():
+    rig = ring_rig(6)
+    kp = np.ones((5, 6, 10, 3))
+    kp[:, 4, :, 2] = 0.0  # camera 4 never detects
+    chosen = select_views(rig, kp, 3)
+    assert 4 not in chosen
+    assert chosen in ([0, 2, 5], [1, 3, 5], [0, 2, 3], [1, 3, 0])  # no two neighbours when a spread exists
+
+
+def test_pipeline_preset_and_overrides():
+    cfg = load_pipeline("keypoints", {"fit": {"combine": "joint", "priors": {"pose": 2.0}}})
+    assert cfg.fit.combine == "joint" and cfg.fit.priors.pose == 2.0 and cfg.fit.iterations == 10
+    with pytest.raises(ConfigError, match="iteratons"):
+        load_pipeline("keypoints", {"fit": {"iteratons": 3}})
+    with pytest.raises(ConfigError, match="no such pipeline"):
+        load_pipeline("nonexistent")
