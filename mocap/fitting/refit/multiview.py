@@ -155,7 +155,7 @@ def fit_refit_multiview(crops: np.ndarray, center: np.ndarray, scale: np.ndarray
         betas: ``(10,)`` subject betas for Shape ReFit, or ``None`` to estimate them.
         valid: ``(F, V)`` bool, views where the person was detected; default all.
         averaging: ``"chordal"`` or ``"median"`` (world mode), see :func:`average_proposals`.
-        frames_per_batch: frames per network call (memory: about 0.3 GB per frame of 4 views on CPU).
+        frames_per_batch: frames per network call (V crops each).
         progress: ``callable(done_frames, total_frames)``.
     """
     if mode not in MULTIVIEW_MODES:
