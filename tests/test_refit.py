@@ -231,6 +231,12 @@ def test_load_refit_reads_weights_only_and_never_runs_foreign_code(tmp_path, bod
     replaced = load_refit(path, body=body)
     assert torch.equal(replaced.smpl.v_template, body.layer.v_template)
     assert torch.equal(replaced.regressor.deccam.weight, model.regressor.deccam.weight)
+    # Without its SMPL buffers a checkpoint needs a body.
+    bare = tmp_path / "bare.pth.tar"
+    torch.save({"model": {k: v for k, v in model.state_dict().items() if not k.startswith("smpl")}}, bare)
+    with pytest.raises(InputDataError, match="missing"):
+        load_refit(bare)
+    assert torch.equal(load_refit(bare, body=body).smpl.lbs_weights, body.layer.lbs_weights)
 
 
 def test_load_refit_explains_missing_and_wrong_files(tmp_path):

@@ -25,6 +25,9 @@ DOWNLOAD_HINT = ("download a released ReFit model (checkpoint_best.pth.tar, e.g.
                  "links of https://github.com/yufu-wang/ReFit) and pass its path with --checkpoint")
 
 
+_SMPL_LAYERS = ("smpl", "smpl_male", "smpl_female")
+
+
 class _Inert(dict):
     """Stands in for any non-tensor object of a checkpoint; accepts and ignores every argument and state."""
 
@@ -67,8 +70,9 @@ def load_refit(path: str | os.PathLike, backbone: str | None = None, body=None) 
         path: ``checkpoint_best.pth.tar`` (weights under ``model``) or a bare state dict file.
         backbone: ``"w48"`` or ``"w32"``; ``None`` reads it from the checkpoint.
         body: an SMPL-format body (spec for :func:`mocap.body.model.load_body` or a ``BodyModel``) whose
-            skinning buffers replace the checkpoint's; ``None`` keeps the checkpoint's. SPIN's extra-joint
-            regressor (used only for the 49 output joints) always comes from the checkpoint.
+            skinning buffers replace the checkpoint's (which may then be absent); ``None`` keeps the
+            checkpoint's. SPIN's extra-joint regressor (used only for the 49 output joints, not by the
+            fitting) comes from the checkpoint when it has one.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -83,13 +87,14 @@ def load_refit(path: str | os.PathLike, backbone: str | None = None, body=None) 
                              f"pass backbone={found!r} or the matching checkpoint")
     model = Refit(found)
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
+    # The SMPL buffers may be absent when a body supplies them.
+    missing = [k for k in expected if k not in state and not (body is not None and k.split(".")[0] in _SMPL_LAYERS)]
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
     if missing or wrong:
         bad = ", ".join((missing + wrong)[:3])
         raise InputDataError(f"{path}: does not match the ReFit layout ({len(missing)} entries missing, "
                              f"{len(wrong)} with other shapes, e.g. {bad}); {DOWNLOAD_HINT}")
-    model.load_state_dict({k: state[k] for k in expected}, strict=True)
+    model.load_state_dict({k: state[k] for k in expected if k in state}, strict=False, assign=True)
     if body is not None:
         if not hasattr(body, "layer"):
             from mocap.body.model import load_body
