@@ -109,6 +109,7 @@ class Refit(nn.Module):
         self.masked_layer = nn.Dropout1d(p=marker_dropout)
         self.update_block = UpdateBlock(local_dim + 3 + 144 + 10 + 3, hidden_dim)
         self.regressor = Regressor(hidden_dim)
+        self.float()  # the checkpoints' dtype, whatever torch's default dtype is
 
     def set_body(self, body, J_regressor_extra=None) -> None:
         """Fill the three SMPL layers from a :class:`mocap.body.model.BodyModel` of SMPL topology."""
