@@ -5,7 +5,15 @@ from scipy.spatial.transform import Rotation
 
 from mocap import rotations as rot
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    # Tensors made from numpy are float64 already; this covers the ones the tests create from Python lists.
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 @pytest.fixture
