@@ -22,15 +22,6 @@ from mocap.fitting.refit.smpl_head import RefitSMPL
 from mocap.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _float32_default():
-    """The network is float32; another test module sets torch's default dtype to float64 at import."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(old)
-
-
 def _toy_body() -> BodyModel:
     rng = np.random.default_rng(0)
     V = 6890

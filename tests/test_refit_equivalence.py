@@ -23,15 +23,6 @@ NOT_OUTPUTS = {"in_img", "in_center", "in_scale", "in_img_focal", "in_img_center
                "meta_json"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _float32_default():
-    """The network is float32; another test module sets torch's default dtype to float64 at import."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(old)
-
-
 @pytest.fixture(scope="module")
 def reference_dir(shared_dir):
     path = shared_dir / "refit_reference"
