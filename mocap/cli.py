@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mocap import __version__
-from mocap.errors import MocapError
+from mocap.errors import ConfigError, MocapError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -114,6 +114,46 @@ def body_show(
 
     path = body_figure(load_body(spec, gender), out, keypoints)
     console.print(f"wrote {path}")
+
+
+viz_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Look at a result: overlay videos, plots.")
+app.add_typer(viz_app, name="viz")
+
+
+def _progress_bar(description: str):
+    """A rich progress bar and the ``progress(done, total)`` callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err_console, transient=True)
+    task = bar.add_task(description, total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@viz_app.command("overlay")
+def viz_overlay(
+    session: Path = typer.Argument(..., help="Session folder with output/smpl.npz."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for the videos (default: SESSION/output/overlay)."),
+    style: str = typer.Option("shaded", "--style", help="shaded or wireframe."),
+    scale: float = typer.Option(0.5, "--scale", help="Size of the per-view videos relative to the footage."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="START:STOP frames to draw (default: all)."),
+) -> None:
+    """Per-view MP4s and a grid of all views with the fitted body, detected and fitted keypoints over the footage."""
+    from mocap.viz.overlay import write_overlays
+
+    idx = None
+    if frames is not None:
+        try:
+            start, stop = (int(x) if x else None for x in frames.split(":"))
+        except ValueError:
+            raise ConfigError(f"--frames {frames!r}: expected START:STOP, e.g. 0:60") from None
+        idx = slice(start, stop)
+    bar, progress = _progress_bar("drawing overlays")
+    with bar:
+        res = write_overlays(session, out, style, idx, scale, progress=progress)
+    for cam, path in res.views.items():
+        console.print(f"{cam}: {path}")
+    console.print(f"grid: {res.grid} ({res.frames} frames)")
 
 
 def main() -> None:
