@@ -156,6 +156,19 @@ def viz_overlay(
     console.print(f"grid: {res.grid} ({res.frames} frames)")
 
 
+@viz_app.command("plot")
+def viz_plot(
+    result: Path = typer.Argument(..., help="A fitted sequence, e.g. SESSION/output/smpl.npz."),
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth (npz) to plot errors against."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for the PNGs (default: next to RESULT)."),
+) -> None:
+    """Joint angles over time and per-frame errors (reprojection per view; MPJPE against --gt)."""
+    from mocap.viz.plot import write_plots
+
+    for path in write_plots(result, out, gt):
+        console.print(f"wrote {path}")
+
+
 def main() -> None:
     app()
 
