@@ -169,6 +169,18 @@ def viz_plot(
         console.print(f"wrote {path}")
 
 
+@app.command()
+def report(
+    session: Path = typer.Argument(..., help="Session folder."),
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth npz (default: SESSION/ground_truth.npz when present)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="HTML file (default: SESSION/output/report.html)."),
+) -> None:
+    """One self-contained HTML page: calibration, detection, reprojection and accuracy tables, overlay frames, plots."""
+    from mocap.viz.report import write_report
+
+    console.print(f"wrote {write_report(session, out, gt)}")
+
+
 def main() -> None:
     app()
 

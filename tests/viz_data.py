@@ -66,7 +66,8 @@ def make_session(root: Path, cameras: int = 2, frames: int = 6, seed: int = 0, k
             img = np.full((h, w, 3), 40 + 10 * f, np.uint8)
             vw.write(img)
         vw.release()
-    save_rig(rig, root / "calibration.toml", {"error": 0.42, "per_camera_error_px": {c.name: 0.3 + 0.1 * i for i, c in enumerate(rig)}})
+    cal = {c.name: {"frames": 30, "mean_px": 0.3 + 0.1 * i, "p95_px": 0.8 + 0.1 * i, "verdict": "good"} for i, c in enumerate(rig)}
+    save_rig(rig, root / "calibration.toml", {"error": 0.42, "cameras": cal})
     spec = keypoint_spec(body, "blazepose33")
     p = torch.as_tensor(poses, dtype=torch.float32)
     with torch.no_grad():
@@ -85,7 +86,7 @@ def make_session(root: Path, cameras: int = 2, frames: int = 6, seed: int = 0, k
     write_keypoints(root / "output" / "keypoints2d.h5", k2d)
     err = np.full((frames, cameras), float(np.hypot(*keypoint_offset)), np.float32)
     meta = {"versions": {"mocap": "test", "torch": torch.__version__}, "pipeline": {"fit": {"iterations": 10}},
-            "body_model": body.name, "timings_s": {"detect": 1.5, "run": 2.25}}
+            "body_model": body.name, "timings_s": {"fit": 2.0}}
     np.savez(root / "output" / "smpl.npz", poses=poses.reshape(frames, 72), trans=trans, betas=betas,
              gender=np.array("neutral"), mocap_framerate=np.array(30.0), surface_model=np.array(body.name),
              reprojection_error_px=err, views_used=np.ones((frames, cameras), bool), flags=np.zeros(frames, np.int64),

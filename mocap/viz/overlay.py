@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -218,6 +218,77 @@ def _even(n: float) -> int:
     return max(2, int(round(n / 2)) * 2)  # mp4v wants even sizes
 
 
+@dataclass(frozen=True, eq=False)
+class OverlayScene:
+    """What the overlays of a session draw, for the frames ``frames`` (F',)."""
+
+    session: object  # mocap.session.Session
+    rig: object  # CameraRig
+    cameras: tuple[str, ...]
+    frames: np.ndarray  # (F',) frame indices
+    faces: np.ndarray  # (M, 3) decimated, outward
+    vertices: np.ndarray  # (F', V, 3) world; NaN for frames without a fit
+    points: np.ndarray | None  # (F', K, 3) world keypoints of the fitted body, detector format
+    detections: np.ndarray | None  # (F, V, K, 3) detected keypoints, all frames
+    style: str
+
+    def images(self) -> Iterator[tuple[int, list[np.ndarray]]]:
+        """(frame index, per-view overlay images at footage resolution), frame by frame."""
+        views = {v.camera: v for v in self.session.views}
+        readers = {c: _frames_at(views[c].info.path, self.frames) for c in self.cameras}
+        for n, f in enumerate(self.frames):
+            out = []
+            for v, c in enumerate(self.cameras):
+                image = next(readers[c], None)
+                if image is None:
+                    raise InputDataError(f"{views[c].info.path}: ended before frame {f}")
+                det = self.detections[f, v] if self.detections is not None else None
+                pts = self.points[n] if self.points is not None else None
+                out.append(render_overlay_frame(image, self.rig[c], self.vertices[n], self.faces, det, pts,
+                                                self.style, label=f"{c}  frame {f}"))
+            yield int(f), out
+
+
+def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
+               frames: slice | Sequence[int] | None = None) -> OverlayScene:
+    """Read the session's calibration, detections and fitted sequence, and pose the body at ``frames`` (a slice
+    or indices; all by default)."""
+    import torch
+
+    from mocap.io.calibration_toml import load_rig
+    from mocap.io.keypoints_h5 import read_keypoints
+    from mocap.session import Session
+    from mocap.viz.result import body_for_result, body_vertices, keypoints_world, load_result
+
+    if style not in ("shaded", "wireframe"):
+        raise InputDataError(f"unknown overlay style {style!r}; use shaded or wireframe")
+    session = Session.load(session_dir)
+    rig = load_rig(session.calibration_path)
+    result = load_result(session.output("smpl"))
+    body = body_for_result(result, session.config.body)
+    cams = tuple(c for c in session.cameras if c in rig)
+    if not cams:
+        raise InputDataError(f"{session.calibration_path}: calibrates none of the cameras {', '.join(session.cameras)}")
+    kp_path = session.output("keypoints")
+    kp = read_keypoints(kp_path, cams) if kp_path.is_file() else None
+    F = min(session.num_frames, result.num_frames)
+    if frames is None or isinstance(frames, slice):
+        idx = np.arange(F)[frames or slice(None)]
+    else:
+        idx = np.unique(np.asarray([f for f in frames if 0 <= f < F], dtype=np.int64))
+    if len(idx) == 0:
+        raise InputDataError(f"no frame to draw: the session has {session.num_frames} frames, the fit {result.num_frames}")
+    with torch.no_grad():
+        rest = body.forward(torch.zeros(1, 3, dtype=body.dtype), torch.zeros(1, 23, 3, dtype=body.dtype),
+                            torch.as_tensor(result.betas, dtype=body.dtype)[None]).vertices[0].numpy()
+    # Wireframes need larger faces than shading to stay readable.
+    cell_m = 0.025 if style == "shaded" else 0.05
+    faces = outward_faces(rest, decimate_faces(rest, np.asarray(body.faces, dtype=np.int64), cell_m))
+    points = keypoints_world(body, result, kp.format, idx) if kp is not None else None
+    return OverlayScene(session, rig, cams, idx, faces, body_vertices(body, result, idx), points,
+                        kp.keypoints if kp is not None else None, style)
+
+
 def write_overlays(session_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, style: str = "shaded",
                    frames: slice | Sequence[int] | None = None, scale: float = 0.5, grid_height: int = 1080,
                    progress: Callable[[int, int], None] | None = None) -> OverlayOutputs:
@@ -229,65 +300,26 @@ def write_overlays(session_dir: str | os.PathLike, out_dir: str | os.PathLike | 
     """
     import cv2
 
-    from mocap.io.calibration_toml import load_rig
-    from mocap.io.keypoints_h5 import read_keypoints
-    from mocap.session import Session
-    from mocap.viz.result import body_for_result, body_vertices, keypoints_world, load_result
-
-    session = Session.load(session_dir)
-    rig = load_rig(session.calibration_path)
-    result = load_result(session.output("smpl"))
-    body = body_for_result(result, session.config.body)
-    cams = [c for c in session.cameras if c in rig]
-    if not cams:
-        raise InputDataError(f"{session.calibration_path}: calibrates none of the cameras {', '.join(session.cameras)}")
-    kp_path = session.output("keypoints")
-    kp = read_keypoints(kp_path, [c for c in cams]) if kp_path.is_file() else None
-    F = min(session.num_frames, result.num_frames)
-    if frames is None or isinstance(frames, slice):
-        idx = np.arange(F)[frames or slice(None)]
-    else:
-        idx = np.unique(np.asarray([f for f in frames if 0 <= f < F], dtype=np.int64))
-    if len(idx) == 0:
-        raise InputDataError(f"no frame to draw: the session has {session.num_frames} frames, the fit {result.num_frames}")
-    import torch
-
-    with torch.no_grad():
-        rest = body.forward(torch.zeros(1, 3, dtype=body.dtype), torch.zeros(1, 23, 3, dtype=body.dtype),
-                            torch.as_tensor(result.betas, dtype=body.dtype)[None]).vertices[0].numpy()
-    # Wireframes need larger faces than shading to stay readable.
-    cell_m = 0.025 if style == "shaded" else 0.05
-    faces = outward_faces(rest, decimate_faces(rest, np.asarray(body.faces, dtype=np.int64), cell_m))
-    verts = body_vertices(body, result, idx)
-    points = keypoints_world(body, result, kp.format, idx) if kp is not None else None
+    scene = load_scene(session_dir, style, frames)
+    session, cams = scene.session, scene.cameras
     out_dir = Path(out_dir) if out_dir is not None else session.output_dir / "overlay"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fps = session.fps or result.fps
     views = {v.camera: v for v in session.views}
     sizes = {c: (_even(views[c].info.width * scale), _even(views[c].info.height * scale)) for c in cams}
     rows, cols = grid_shape(len(cams))
     aspect = max(sizes[c][0] / sizes[c][1] for c in cams)
     cell = (_even(grid_height / rows * aspect), _even(grid_height / rows))
-    readers = {c: _frames_at(views[c].info.path, idx) for c in cams}
     paths = {c: out_dir / f"{c}.mp4" for c in cams}
     specs = {**{c: (paths[c], sizes[c]) for c in cams}, "grid": (out_dir / "grid.mp4", (cell[0] * cols, cell[1] * rows))}
+    fps = session.fps or 30.0
     with _video_writers(specs, fps) as writers:
-        for n, f in enumerate(idx):
-            tiles = []
-            for v, c in enumerate(cams):
-                image = next(readers[c], None)
-                if image is None:
-                    raise InputDataError(f"{views[c].info.path}: ended before frame {f}")
-                det = kp.keypoints[f, v] if kp is not None else None
-                img = render_overlay_frame(image, rig[c], verts[n], faces, det, points[n] if points is not None else None,
-                                           style, label=f"{c}  frame {f}")
-                img = cv2.resize(img, sizes[c], interpolation=cv2.INTER_AREA)
+        for n, (f, images) in enumerate(scene.images()):
+            tiles = [cv2.resize(img, sizes[c], interpolation=cv2.INTER_AREA) for c, img in zip(cams, images)]
+            for c, img in zip(cams, tiles):
                 writers[c].write(img)
-                tiles.append(img)
             writers["grid"].write(tile(tiles, cell))
             if progress:
-                progress(n + 1, len(idx))
-    return OverlayOutputs(paths, out_dir / "grid.mp4", len(idx))
+                progress(n + 1, len(scene.frames))
+    return OverlayOutputs(paths, out_dir / "grid.mp4", len(scene.frames))
 
 
 def _frames_at(path: Path, idx: np.ndarray):
