@@ -23,3 +23,11 @@ def pose2sim_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_body_path(tmp_path_factory) -> Path:
+    """A small SMPL-format body file (see tests/tiny_body.py); its BodyModel name is ``tiny_body``."""
+    from tests.tiny_body import write_tiny_body
+
+    return write_tiny_body(tmp_path_factory.mktemp("body") / "tiny_body.npz")
