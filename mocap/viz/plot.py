@@ -14,7 +14,8 @@ import numpy as np
 
 from mocap.body.model import JOINT_NAMES
 from mocap.io.atomic import atomic_path
-from mocap.viz.result import FitResult
+from mocap.io.smpl_npz import SmplSequence
+from mocap.viz.result import view_names
 
 ERROR_KEY = "reprojection_error_px"
 
@@ -33,14 +34,14 @@ def joint_angles(poses: np.ndarray) -> np.ndarray:
     return angles
 
 
-def reprojection_errors(result: FitResult) -> tuple[np.ndarray, tuple[str, ...]] | None:
+def reprojection_errors(result: SmplSequence) -> tuple[np.ndarray, tuple[str, ...]] | None:
     """The stored per-frame, per-view reprojection errors ``(F, V)`` px and the view names, or None."""
     if ERROR_KEY not in result.extra:
         return None
     err = np.asarray(result.extra[ERROR_KEY], dtype=np.float64)
     if err.ndim == 1:
         err = err[:, None]
-    cams = result.cameras or tuple(f"view {v}" for v in range(err.shape[1]))
+    cams = view_names(result) or tuple(f"view {v}" for v in range(err.shape[1]))
     return err, cams
 
 
@@ -53,7 +54,7 @@ def _fig():
     return plt
 
 
-def plot_joint_angles(result: FitResult):
+def plot_joint_angles(result: SmplSequence):
     """Small multiples: one panel per joint (global orientation included), angle from rest over time."""
     plt = _fig()
     angles = joint_angles(result.poses)
@@ -73,7 +74,7 @@ def plot_joint_angles(result: FitResult):
     return fig
 
 
-def plot_errors(result: FitResult, metrics=None):
+def plot_errors(result: SmplSequence, metrics=None):
     """Per-frame reprojection error of every view, and with ``metrics`` (from `mocap.eval`) the per-frame
     MPJPE / PA-MPJPE against the ground truth."""
     plt = _fig()

@@ -105,6 +105,7 @@ def detection_table(path: Path) -> Table | None:
 def reprojection_table(result) -> Table | None:
     """Per view: mean, median, 95th percentile of the per-frame reprojection error (px), frames used."""
     from mocap.viz.plot import reprojection_errors
+    from mocap.viz.result import valid_frames
 
     rep = reprojection_errors(result)
     if rep is None:
@@ -117,7 +118,7 @@ def reprojection_table(result) -> Table | None:
         n_used = int(np.asarray(used)[:, v].sum()) if used is not None else len(e)
         rows.append([cam, _fmt(e.mean() if e.size else None), _fmt(np.median(e) if e.size else None),
                      _fmt(np.percentile(e, 95) if e.size else None), n_used])
-    valid = int(result.valid.sum())
+    valid = int(valid_frames(result).sum())
     return Table("Reprojection error of the fit", ["camera", "mean (px)", "median (px)", "95th pct (px)", "frames used"],
                  rows, f"{valid} of {result.num_frames} frames fitted", "reprojection")
 
