@@ -53,6 +53,7 @@ class DemoSettings:
     shape_frames: str = "0:30"
     overlays: bool = True
     seed: int = 0
+    real_sample: Path | None = None  # default: examples/pose2sim_demo_single of this checkout
 
 
 @dataclass
@@ -320,8 +321,9 @@ def _detect_and_fit(root: Path, part: str, step: _Runner, result: DemoResult, se
         step(part, "overlay videos", overlay)
 
 
-def run_real(root: Path, settings: DemoSettings, step: _Runner, result: DemoResult, sample: Path = REAL_SAMPLE) -> None:
+def run_real(root: Path, settings: DemoSettings, step: _Runner, result: DemoResult) -> None:
     part = "real"
+    sample = settings.real_sample or REAL_SAMPLE
     if not sample.is_dir():
         step(part, "sample", lambda: (_ for _ in ()).throw(Skip(f"{sample} not found")))
         return
