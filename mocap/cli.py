@@ -186,6 +186,7 @@ def demo(
     out: Path = typer.Argument(Path("demo_output"), help="Folder to write the demo sessions into (replaced if present)."),
     only: Optional[str] = typer.Option(None, "--only", help="synthetic or real: run one part only."),
     overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write overlay videos."),
+    sample: Optional[Path] = typer.Option(None, "--sample", help="Real session to use (default: examples/pose2sim_demo_single)."),
 ) -> None:
     """The whole chain on bundled samples: a synthetic session with known truth, and a real 4-camera recording."""
     import time
@@ -196,7 +197,7 @@ def demo(
     if any(p not in ("synthetic", "real") for p in parts):
         raise ConfigError(f"--only {only!r}: use synthetic or real")
     start = time.perf_counter()
-    result = run_demo(out, DemoSettings(overlays=overlays), log=lambda line: console.print(line, highlight=False, markup=False),
+    result = run_demo(out, DemoSettings(overlays=overlays, real_sample=sample), log=lambda line: console.print(line, highlight=False, markup=False),
                       parts=parts)
     console.print(summary_markdown(result), highlight=False, markup=False)
     console.print(f"demo finished in {time.perf_counter() - start:.0f} s; summary: {out / 'summary.md'}; "
