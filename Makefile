@@ -28,9 +28,7 @@ test: $(VENV)/.installed-dev+fbx
 	$(BIN)/python -m pytest
 
 demo: $(VENV)/.installed-dev+fbx
-	@echo "mocap demo is not written yet (issue 10): showing the most end-to-end step that exists, mocap info."
-	@if [ -d ../shared/data/pose2sim_demo_single ]; then $(BIN)/mocap info ../shared/data/pose2sim_demo_single; \
-	else echo "../shared/data/pose2sim_demo_single is absent; nothing to show yet."; fi
+	$(BIN)/mocap demo demo_output
 
 clean:
 	rm -rf $(VENV) build *.egg-info

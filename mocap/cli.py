@@ -228,6 +228,94 @@ def body_show(
     console.print(f"wrote {path}")
 
 
+viz_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Look at a result: overlay videos, plots.")
+app.add_typer(viz_app, name="viz")
+
+
+def _progress_bar(description: str):
+    """A rich progress bar and the ``progress(done, total)`` callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err_console, transient=True)
+    task = bar.add_task(description, total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@viz_app.command("overlay")
+def viz_overlay(
+    session: Path = typer.Argument(..., help="Session folder with output/smpl.npz."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for the videos (default: SESSION/output/overlay)."),
+    style: str = typer.Option("shaded", "--style", help="shaded or wireframe."),
+    scale: float = typer.Option(0.5, "--scale", help="Size of the per-view videos relative to the footage."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="START:STOP frames to draw (default: all)."),
+) -> None:
+    """Per-view MP4s and a grid of all views with the fitted body, detected and fitted keypoints over the footage."""
+    from mocap.viz.overlay import write_overlays
+
+    idx = None
+    if frames is not None:
+        try:
+            start, stop = (int(x) if x else None for x in frames.split(":"))
+        except ValueError:
+            raise ConfigError(f"--frames {frames!r}: expected START:STOP, e.g. 0:60") from None
+        idx = slice(start, stop)
+    bar, progress = _progress_bar("drawing overlays")
+    with bar:
+        res = write_overlays(session, out, style, idx, scale, progress=progress)
+    for cam, path in res.views.items():
+        console.print(f"{cam}: {path}")
+    console.print(f"grid: {res.grid} ({res.frames} frames)")
+
+
+@viz_app.command("plot")
+def viz_plot(
+    result: Path = typer.Argument(..., help="A fitted sequence, e.g. SESSION/output/smpl.npz."),
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth (npz) to plot errors against."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for the PNGs (default: next to RESULT)."),
+) -> None:
+    """Joint angles over time and per-frame errors (reprojection per view; MPJPE against --gt)."""
+    from mocap.viz.plot import write_plots
+
+    for path in write_plots(result, out, gt):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def report(
+    session: Path = typer.Argument(..., help="Session folder."),
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth npz (default: SESSION/ground_truth.npz when present)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="HTML file (default: SESSION/output/report.html)."),
+) -> None:
+    """One self-contained HTML page: calibration, detection, reprojection and accuracy tables, overlay frames, plots."""
+    from mocap.viz.report import write_report
+
+    console.print(f"wrote {write_report(session, out, gt)}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Argument(Path("demo_output"), help="Folder to write the demo sessions into (replaced if present)."),
+    only: Optional[str] = typer.Option(None, "--only", help="synthetic or real: run one part only."),
+    overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write overlay videos."),
+    sample: Optional[Path] = typer.Option(None, "--sample", help="Real session to use (default: examples/pose2sim_demo_single)."),
+) -> None:
+    """The whole chain on bundled samples: a synthetic session with known truth, and a real 4-camera recording."""
+    import time
+
+    from mocap.demo import DemoSettings, run_demo, summary_markdown
+
+    parts = ("synthetic", "real") if only is None else (only,)
+    if any(p not in ("synthetic", "real") for p in parts):
+        raise ConfigError(f"--only {only!r}: use synthetic or real")
+    start = time.perf_counter()
+    result = run_demo(out, DemoSettings(overlays=overlays, real_sample=sample), log=lambda line: console.print(line, highlight=False, markup=False),
+                      parts=parts)
+    console.print(summary_markdown(result), highlight=False, markup=False)
+    console.print(f"demo finished in {time.perf_counter() - start:.0f} s; summary: {out / 'summary.md'}; "
+                  f"reports: {', '.join(str(out / p / 'output' / 'report.html') for p in parts)}")
+
+
 def _frame_ranges(mask) -> str:
     """``[F]`` bool -> ``"3-5, 9"`` (at most five ranges shown)."""
     import numpy as np
