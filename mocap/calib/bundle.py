@@ -34,7 +34,7 @@ class BundleResult:
 
 
 def refine(K, dist, R, t, R_boards, t_boards, object_points, corners, fix_k3: bool = True,
-           huber_px: float = 1.0, max_nfev: int = 100) -> BundleResult:
+           huber_px: float = 1.0, max_nfev: int = 200) -> BundleResult:
     """Refine cameras ``K`` (C, 3, 3), ``dist`` (C, 5), ``R`` (C, 3, 3), ``t`` (C, 3) and board poses
     ``R_boards`` (M, 3, 3), ``t_boards`` (M, 3) against ``corners`` (C, M, N, 2) (NaN unseen) of
     ``object_points`` (N, 3)."""
@@ -87,7 +87,7 @@ def refine(K, dist, R, t, R_boards, t_boards, object_points, corners, fix_k3: bo
     sparsity = coo_matrix((np.ones(2 * len(r), np.int8), (np.concatenate([2 * r, 2 * r + 1]), np.concatenate([c, c]))),
                           shape=(2 * P, len(x0))).tocsr()
     sol = least_squares(residuals, x0, jac_sparsity=sparsity, loss="huber", f_scale=huber_px, x_scale="jac",
-                        method="trf", tr_solver="lsmr", max_nfev=max_nfev, ftol=1e-8, xtol=1e-8)
+                        method="trf", tr_solver="lsmr", max_nfev=max_nfev, ftol=1e-10, xtol=1e-10)
     cams, boards = unpack(sol.x)
     Kc, d, Rc, tc = cameras_from(cams)
     res = np.linalg.norm(sol.fun.reshape(P, 2), axis=1)
