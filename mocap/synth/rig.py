@@ -44,10 +44,15 @@ def _distortion(rng: np.random.Generator, K: np.ndarray, size: tuple[int, int]) 
     return np.array([k1, k2, p1, p2, 0.0])
 
 
-def ring_rig(num_cameras: int, rng: np.random.Generator, target_height: float = 0.9) -> CameraRig:
-    """``num_cameras`` (2-12) cameras named ``cam0``..., evenly spread in azimuth with jitter."""
+def ring_rig(num_cameras: int, rng: np.random.Generator, target_height: float = 0.9, scale: float = 1.0) -> CameraRig:
+    """``num_cameras`` (2-12) cameras named ``cam0``..., evenly spread in azimuth with jitter.
+
+    ``scale`` shrinks every sensor (image size and pixel intrinsics) by that factor, e.g. 0.5 for quick renders;
+    the same seed gives the same poses, lenses and fields of view at any scale."""
     if not MIN_CAMERAS <= num_cameras <= MAX_CAMERAS:
         raise ConfigError(f"--cameras {num_cameras}: choose {MIN_CAMERAS} to {MAX_CAMERAS} cameras")
+    if not 0.1 <= scale <= 1.0:
+        raise ConfigError(f"image scale {scale}: choose a factor between 0.1 and 1")
     cams = []
     phase = rng.uniform(0, 2 * np.pi)
     for i in range(num_cameras):
@@ -63,5 +68,10 @@ def ring_rig(num_cameras: int, rng: np.random.Generator, target_height: float = 
         K = np.array([[f * rng.uniform(0.998, 1.002), 0.0, (w - 1) / 2 + rng.normal(0, 4)],
                       [0.0, f, (h - 1) / 2 + rng.normal(0, 4)],
                       [0.0, 0.0, 1.0]])
-        cams.append(Camera(f"cam{i}", K, _distortion(rng, K, (w, h)), R, t, (w, h)))
+        dist = _distortion(rng, K, (w, h))
+        if scale != 1.0:
+            # Pixel centres are integers: a pixel edge at -0.5 stays the image edge after scaling.
+            K = np.diag([scale, scale, 1.0]) @ K + np.array([[0.0, 0.0, (scale - 1) / 2], [0.0, 0.0, (scale - 1) / 2], [0, 0, 0]])
+            w, h = round(w * scale), round(h * scale)
+        cams.append(Camera(f"cam{i}", K, dist, R, t, (w, h)))
     return CameraRig(tuple(cams))

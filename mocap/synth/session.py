@@ -49,6 +49,8 @@ class SynthConfig:
     """Also render videos of the body and ChArUco calibration footage."""
     board_frames: int = 120
     """Frames of board footage per camera (with render)."""
+    image_scale: float = 1.0
+    """Sensor size relative to 1080p/4K (0.1-1): smaller images render faster."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def synthesize(out: str | os.PathLike, config: SynthConfig = SynthConfig(), body
     if config.fps <= 0:
         raise ConfigError(f"--fps {config.fps}: must be positive")
     rng = _streams(config.seed)
-    rig = ring_rig(config.cameras, rng["rig"])
+    rig = ring_rig(config.cameras, rng["rig"], scale=config.image_scale)
     body = load_body(config.body) if body is None else body
     motion = generate_motion(config.motion, config.frames, config.fps, body, rng["motion"])
     spec = keypoint_spec(body, "blazepose33")

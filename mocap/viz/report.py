@@ -81,7 +81,8 @@ def calibration_table(path: Path) -> Table | None:
         return Table("Calibration", ["camera", "board frames", "mean error (px)", "95th pct (px)", "verdict"], rows,
                      f"overall mean reprojection error {_fmt(meta.get('error'))} px", "calibration")
     source = meta.get("source") or meta.get("imported_from") or "unknown source"
-    return Table("Calibration", ["source", "stored error (px)"], [[str(source), _fmt(meta.get("error"))]],
+    error = meta.get("error") or None  # anipose writes 0 when it has no figure
+    return Table("Calibration", ["source", "stored error (px)"], [[str(source), _fmt(error)]],
                  "no per-camera board errors stored (e.g. a calibration imported from another tool)", "calibration")
 
 
@@ -157,10 +158,12 @@ def figure_png(fig, dpi: int = 80) -> bytes:
     return buf.getvalue()
 
 
-def overlay_stills(session_dir: Path, count: int = 3, height: int = 480) -> list[tuple[str, bytes]]:
-    """``count`` frames spread over the sequence, all views side by side with the fit drawn."""
+def overlay_stills(session_dir: Path, count: int = 3, box: tuple[int, int] = (960, 720)) -> list[tuple[str, bytes]]:
+    """``count`` frames spread over the sequence, all views in a grid that fits ``box`` (w, h) with the fit drawn.
+
+    A box rather than a height: four portrait views at a fixed height would come out a few pixels wide."""
     from mocap.session import Session
-    from mocap.viz.overlay import load_scene, tile
+    from mocap.viz.overlay import grid_shape, load_scene, tile
 
     n = min(Session.load(session_dir).num_frames, _result_frames(session_dir))
     frames = np.unique(np.linspace(0, n - 1, count + 2).round().astype(int)[1:-1]) if n > 2 else np.arange(n)
@@ -168,8 +171,9 @@ def overlay_stills(session_dir: Path, count: int = 3, height: int = 480) -> list
     stills = []
     for f, images in scene.images():
         aspect = max(img.shape[1] / img.shape[0] for img in images)
-        rows = int(np.ceil(len(images) / int(np.ceil(np.sqrt(len(images))))))
-        cell = (int(height / rows * aspect), int(height / rows))
+        rows, cols = grid_shape(len(images))
+        h = min(box[1] / rows, box[0] / (cols * aspect))
+        cell = (int(h * aspect), int(h))
         stills.append((f"frame {f}", png_bytes(tile(images, cell))))
     return stills
 
