@@ -44,10 +44,12 @@ def test_align_rig_reports_a_displaced_camera():
 
 
 def test_summary_lists_steps_and_figures(tmp_path):
-    res = DemoResult(tmp_path, [Step("real", "detect", "ok", 12.34, "rate 100 %"), Step("real", "export FBX", "skipped", 0.0, "bpy")],
+    res = DemoResult(tmp_path, [Step("real", "detect", "ok", 12.34, "rate 100 %", 20.0),
+                                Step("real", "export FBX", "skipped", 0.0, "bpy", 0.5)],
                      {"real: leave-one-view-out 2D error (px)": {"cam01": 7.25}})
     md = summary_markdown(res)
-    assert "| real | detect | ok | 12.3 | rate 100 % |" in md and "| cam01 | 7.25 |" in md and "Total: 12 s." in md
+    assert "| real | detect | ok | 12.3 | 20.0 | rate 100 % |" in md and "| cam01 | 7.25 |" in md
+    assert "Total: 12 s wall, 20 s CPU" in md
 
 
 def test_missing_sample_is_skipped_not_fatal(tmp_path):

@@ -362,3 +362,17 @@ def test_synth_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("x")
     res = runner.invoke(app, ["synth", str(tmp_path)])
     assert res.exit_code == 2 and "not an empty folder" in res.output
+
+
+def test_scaled_ring_rig_sees_the_same_picture_smaller():
+    full = ring_rig(3, np.random.default_rng(5))
+    half = ring_rig(3, np.random.default_rng(5), scale=0.5)
+    X = np.random.default_rng(1).uniform([-0.5, 0.0, -0.5], [0.5, 1.8, 0.5], (50, 3))
+    for a, b in zip(full, half):
+        assert b.image_size == (round(a.image_size[0] / 2), round(a.image_size[1] / 2))
+        np.testing.assert_allclose(a.R, b.R)
+        np.testing.assert_allclose(a.dist, b.dist)
+        # A pixel's area scales about its top-left corner (-0.5, -0.5): centre u maps to (u + 0.5) / 2 - 0.5.
+        np.testing.assert_allclose(b.project(X), (a.project(X) + 0.5) / 2 - 0.5, atol=1e-9)
+    with pytest.raises(ConfigError, match="image scale"):
+        ring_rig(3, np.random.default_rng(5), scale=2.0)
