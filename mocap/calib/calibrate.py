@@ -195,9 +195,8 @@ def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame:
     groups = _components(pair_frames)
     if len(groups) > 1:
         listed = "; ".join(", ".join(names[i] for i in g) for g in groups)
-        raise CalibrationError(f"the cameras form {len(groups)} groups that never saw the board at the same time within "
-                               f"{max_view_angle:g} degrees of square-on ({listed}); film the board where cameras of "
-                               "different groups see it together")
+        raise CalibrationError(f"the cameras form {len(groups)} groups that never saw the board at the same time "
+                               f"({listed}); film the board where cameras of different groups see it together")
 
     # first rig: board-pose chains over the camera graph, robustly averaged (aniposelib)
     rvecs, tvecs = get_initial_extrinsics(rtvecs, names)
