@@ -52,6 +52,18 @@ def test_summary_lists_steps_and_figures(tmp_path):
     assert "Total: 12 s wall, 20 s CPU" in md
 
 
+def test_parallel_parts_report_back_from_their_processes(tmp_path):
+    # Both parts stop at once (one camera is too few; no sample): what matters is that each part's steps come
+    # back from its own process, in order, and that the summary names both.
+    settings = DemoSettings(synth_cameras=1, overlays=False, real_sample=tmp_path / "absent", parallel=True)
+    res = run_demo(tmp_path / "out", settings, log=print)
+    assert [(s.part, s.name, s.status) for s in res.steps] == [("synthetic", "synthesise + render", "failed"),
+                                                                ("real", "sample", "skipped")]
+    assert "--cameras 1" in res.steps[0].detail and np.isfinite(res.steps[0].cpu_seconds)
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "the parts ran side by side" in md and "synthetic" in md and "absent" in md
+
+
 def test_missing_sample_is_skipped_not_fatal(tmp_path):
     lines = []
     res = run_demo(tmp_path / "out", DemoSettings(overlays=False, real_sample=tmp_path / "absent"), log=lines.append,
