@@ -309,9 +309,10 @@ def demo(
     if any(p not in ("synthetic", "real") for p in parts):
         raise ConfigError(f"--only {only!r}: use synthetic or real")
     start = time.perf_counter()
-    result = run_demo(out, DemoSettings(overlays=overlays, real_sample=sample), log=lambda line: console.print(line, highlight=False, markup=False),
-                      parts=parts)
-    console.print(summary_markdown(result), highlight=False, markup=False)
+    # emoji=False: rich would draw frame ranges such as 0:100:5 as an emoji.
+    result = run_demo(out, DemoSettings(overlays=overlays, real_sample=sample),
+                      log=lambda line: console.print(line, highlight=False, markup=False, emoji=False), parts=parts)
+    console.print(summary_markdown(result), highlight=False, markup=False, emoji=False)
     console.print(f"demo finished in {time.perf_counter() - start:.0f} s; summary: {out / 'summary.md'}; "
                   f"reports: {', '.join(str(out / p / 'output' / 'report.html') for p in parts)}")
 

@@ -112,11 +112,11 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
 
 
 def _metadata(inp: Inputs, extra: dict) -> dict:
-    import smplx
+    from importlib.metadata import version
 
     return {
         "versions": {"mocap": __version__, "torch": torch.__version__, "numpy": np.__version__,
-                     "smplx": getattr(smplx, "__version__", "unknown"), "python": platform.python_version()},
+                     "smplx": version("smplx"), "python": platform.python_version()},  # smplx has no __version__
         "pipeline": to_dict(inp.pipeline),
         "body_model": inp.body.name,
         "gender": inp.body.gender,

@@ -93,7 +93,7 @@ def plot_errors(result: SmplSequence, metrics=None):
         ax.set_ylabel("reprojection error (px)")
         ax.set_xlabel("time (s)")
         ax.set_title("Per-view reprojection error of the fitted body keypoints")
-        ax.legend(fontsize=8, ncol=min(4, len(cams)))
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0))  # outside: a bad view's curve fills the plot
         ax.grid(alpha=0.3)
     if metrics is not None:
         ax = axes.pop(0)
