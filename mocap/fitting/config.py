@@ -81,12 +81,33 @@ class FitConfig:
 
 
 @dataclass(frozen=True)
+class RefitConfig:
+    """The learned updater (ReFit, :mod:`mocap.fitting.refit`): a released checkpoint on per-view crops."""
+
+    checkpoint: str | None = None
+    """Path of a released ``checkpoint_best.pth.tar``; ``mocap run --checkpoint`` overrides it."""
+    iterations: int = 10
+    """Feedback-update steps per frame (the paper reports 5 and 10)."""
+    mode: Literal["world", "reference"] = "world"
+    """world: one world-frame body reprojected with the real cameras; reference: the official REFIT_MV averaging."""
+    averaging: Literal["chordal", "median"] = "chordal"
+    box_margin: float = 1.2
+    """Crop side = this times the longer side of the detector's person box (ReFit's demo uses 1.2)."""
+    frames_per_batch: int = 4
+    """Frames per network call (views x this many crops)."""
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
-    """A pipeline preset: which updater drives the fit, and its settings."""
+    """A pipeline preset: which updater drives the fit, and its settings.
+
+    updater: ``keypoints`` (no learned weights), ``refit`` (the ReFit network, needs a checkpoint and SMPL
+    files) or ``refit+keypoints`` (ReFit's result as the starting point of the keypoint updater)."""
 
     name: str = "keypoints"
-    updater: Literal["keypoints"] = "keypoints"
+    updater: Literal["keypoints", "refit", "refit+keypoints"] = "keypoints"
     fit: FitConfig = field(default_factory=FitConfig)
+    refit: RefitConfig = field(default_factory=RefitConfig)
 
 
 PIPELINES_DIR = Path(__file__).resolve().parents[1] / "pipelines"
