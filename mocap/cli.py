@@ -646,6 +646,7 @@ def run(
     pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Pipeline preset name or YAML path (default: session.yaml's, else keypoints)."),
     combine: Optional[str] = typer.Option(None, "--combine", help="average: per-view updates merged by averaging; joint: one LM over all views."),
     debug: bool = typer.Option(False, "--debug", help="Also write per-iteration diagnostics to output/fit.h5."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="ReFit checkpoint_best.pth.tar (pipelines refit, refit+keypoints)."),
 ) -> None:
     """Fit the body to every frame: writes output/smpl.npz (world frame, AMASS-style) with per-frame quality."""
     import time
@@ -658,7 +659,7 @@ def run(
     bar, progress = _progress("fitting")
     start = time.perf_counter()
     with bar:
-        result, out = run_session(session, views, shape, pipeline, combine, debug, progress)
+        result, out = run_session(session, views, shape, pipeline, combine, debug, progress, checkpoint=checkpoint)
     seconds = time.perf_counter() - start
     table = Table(title="Reprojection error per view (px, mean over frames)")
     for col in ("camera", "mean", "median", "frames used"):

@@ -131,7 +131,7 @@ def fit_shape(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitCo
 
 
 def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig, betas: Tensor | None = None,
-                 progress: Progress | None = None, debug: bool = False) -> FitResult:
+                 progress: Progress | None = None, debug: bool = False, start: BodyParams | None = None) -> FitResult:
     """Fit every frame of ``kp``.
 
     Args:
@@ -139,6 +139,8 @@ def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: Fi
         betas: ``(10,)`` the subject's shape (Shape ReFit: held bit-exactly); fitted by :func:`fit_shape` when None.
         progress: called with (frames done, total).
         debug: keep per-iteration diagnostics in ``FitResult.diagnostics``.
+        start: ``F`` starting bodies (world frame, e.g. ReFit's) used instead of triangulation and inverse
+            kinematics where finite; their root joints are kept when their betas differ from the subject's.
     """
     points = BodyPoints(body, spec)
     obs = _observations(kp, rig, points, cfg)
@@ -163,6 +165,11 @@ def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: Fi
     for idx in _batches(frames, cfg.batch_size):
         t = torch.as_tensor(idx)
         p, _ = initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)
+        if start is not None:
+            s = start.index(t)
+            shift = body.rest_joints(torch.nan_to_num(s.betas))[:, 0] - body.rest_joints(betas[None])[:, 0]
+            s = BodyParams(s.global_orient, s.body_pose, p.betas, s.transl + shift)
+            p = s.where(torch.isfinite(s.transl).all(-1) & torch.isfinite(s.rotations).flatten(1).all(-1), p)
         if warm is None:
             flags[idx[0]] |= FLAGS["reinitialized"]
         batch_stats: list[IterationStats] | None = [] if debug else None
