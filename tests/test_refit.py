@@ -182,14 +182,22 @@ def test_shape_refit_keeps_the_subject_betas(body, smpl):
         assert torch.equal(betas, subject.expand(B * len(rig), 10))
 
 
-def test_loop_is_differentiable_into_the_update_block(body):
+@pytest.mark.parametrize("views", ["single", "world"])
+def test_loop_is_differentiable_into_the_update_block(body, views):
     torch.manual_seed(0)
     model = Refit("w32").eval()
     model.set_body(body)
-    N = 2
-    feature, z = torch.randn(N, 480, 64, 64), torch.randn(N, 256)
+    rig = _rig()
+    N = len(rig)
+    feature, z = torch.randn(N, 480, 64, 64, requires_grad=True), torch.randn(N, 256)
     geom = _geom(1, N)
-    out = model.refine(feature, z, geom, iters=2)
+    merge = projector = None
+    if views == "world":  # the multi-view loop: averaging in the world frame, real intrinsics and distortion
+        R, t = (torch.as_tensor(x, dtype=torch.float32) for x in (rig.R, rig.t))
+        K, dist = (torch.as_tensor(x, dtype=torch.float32) for x in (rig.K, rig.dist))
+        merge, projector = world_merge(model.smpl, geom, R, t), lambda X: project_camera_points(X, K, dist)
+    out = model.refine(feature, z, geom, iters=2, merge=merge, projector=projector)
+    # A 2D reprojection loss on the final estimate, through two feedback steps.
     target = out.joints2d.detach() + 5.0
     loss = ((out.joints2d - target) ** 2).mean()
     loss.backward()
@@ -197,6 +205,8 @@ def test_loop_is_differentiable_into_the_update_block(body):
                  "regressor.decpose.weight", "local_layer.weight", "flow_layer.weight", "corr_layer.6.weight"):
         grad = model.get_parameter(name).grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
+    # ... and on into the backbone's outputs (the backbone is a plain differentiable module).
+    assert torch.isfinite(feature.grad).all() and feature.grad.abs().sum() > 0
 
 
 def _save_checkpoint(path, model: Refit, **extra):

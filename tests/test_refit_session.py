@@ -104,7 +104,7 @@ def test_refit_pipeline_end_to_end_writes_a_valid_smpl_npz(tmp_path, recipe_chec
     result = runner.invoke(app, ["run", str(root), "--pipeline", "refit", "--checkpoint", str(checkpoint)])
     assert result.exit_code == 0, result.output
     seq = load_sequence(root / "output" / "smpl.npz")
-    assert seq.poses.shape == (F, 24, 3) and seq.surface_model == "fake_smpl"
+    assert seq.poses.shape == (F, 24, 3) and seq.surface_model == "smpl_neutral"
     assert np.isfinite(seq.poses[:2]).all() and np.isfinite(seq.trans[:2]).all() and np.isfinite(seq.betas).all()
     assert np.isnan(seq.trans[2]).all()  # no box in any view
     assert seq.extra["flags"][2] & 1 and seq.extra["reprojection_error_px"].shape == (F, 2)
