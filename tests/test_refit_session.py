@@ -120,3 +120,27 @@ def test_refit_pipeline_end_to_end_writes_a_valid_smpl_npz(tmp_path, recipe_chec
     rot = axis_angle_to_matrix(torch.as_tensor(seq.poses[0])).numpy()
     assert np.allclose(rot[0], direct.global_orient[0], atol=1e-4)
     assert np.allclose(rot[1:], direct.body_pose[0], atol=1e-4)
+
+
+def test_keypoint_updater_starts_from_given_bodies():
+    """refit+keypoints: ReFit's bodies replace triangulation + IK as the keypoint updater's start."""
+    from mocap.body.model import load_body
+    from mocap.fitting.config import FitConfig, SmoothingConfig
+    from mocap.fitting.params import BodyParams
+    from mocap.fitting.sequence import fit_sequence
+    from tests.fitting_data import body_spec, joints_spec, keypoints, motion, ring_rig
+
+    body, spec, rig = load_body(body_spec()), joints_spec(), ring_rig(3)
+    truth = motion(4)
+    kp = keypoints(body, spec, truth, rig)
+    other = truth.betas + 0.5  # the start's own shape differs from the subject's
+    start = BodyParams(truth.global_orient, truth.body_pose, other, truth.transl.clone())
+    start.transl[2] = float("nan")  # no ReFit body for frame 2: triangulation + IK as usual
+    cfg = FitConfig(iterations=0, smoothing=SmoothingConfig(sigma_frames=0.0))
+    res = fit_sequence(kp, rig, body, spec, cfg, betas=truth.betas[0], start=start).params
+    keep = [0, 1, 3]
+    assert torch.equal(res.rotations[keep], truth.rotations[keep])
+    root_start = body.rest_joints(other[keep])[:, 0] + truth.transl[keep]
+    root_res = body.rest_joints(res.betas[keep])[:, 0] + res.transl[keep]
+    assert torch.allclose(root_res, root_start, atol=1e-5)
+    assert torch.isfinite(res.transl[2]).all() and not torch.equal(res.rotations[2], truth.rotations[2])
