@@ -113,7 +113,7 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
             raise ConfigError(f"--views {views}: multi-view fitting needs at least 2 views")
         keep = select_views(rig_all.subset(kp.cameras), kp.keypoints, views, pcfg.fit.min_confidence)
         kp = kp.select([kp.cameras[i] for i in keep])
-    body = body or load_body(scfg.body, scfg.gender)
+    body = load_body(scfg.body, scfg.gender) if body is None else body
     return Inputs(root, scfg, pcfg, body, kp, rig_all.subset(kp.cameras), keypoint_spec(body, kp.format), checkpoint)
 
 
