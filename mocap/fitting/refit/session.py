@@ -106,7 +106,7 @@ def fit_refit_session(root: Path, kp: Keypoints2D, rig: CameraRig, body: BodyMod
 
     cfg = pipeline.refit
     model = load_refit(checkpoint, body=body)
-    F, V = kp.num_frames, len(kp.cameras)
+    F = kp.num_frames
     center, scale = center_scale(kp.boxes, cfg.box_margin)
     valid = kp.detected & np.isfinite(kp.boxes).all(-1)
     readers = [read_frames(p, 0, F) for p in _footage(Path(root), kp.cameras)]
