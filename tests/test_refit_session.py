@@ -94,13 +94,19 @@ def recipe_checkpoint(shared_dir, tmp_path_factory):
     return path, ref / "fake_smpl.npz"
 
 
-def test_refit_pipeline_end_to_end_writes_a_valid_smpl_npz(tmp_path, recipe_checkpoint):
+def test_refit_pipeline_end_to_end_writes_a_valid_smpl_npz(tmp_path, recipe_checkpoint, monkeypatch):
+    import shutil
+
     from mocap.detect.crops import center_scale
     from mocap.fitting.refit import fit_refit_multiview, load_refit, make_crops
     from mocap.io.video import read_frames
 
     checkpoint, fake_smpl = recipe_checkpoint
-    root = _session(tmp_path / "s", body=str(fake_smpl))
+    # The user's route: session body `open` (the default) and SMPL's files in $MOCAP_SMPL_DIR.
+    (tmp_path / "smpl").mkdir()
+    shutil.copy(fake_smpl, tmp_path / "smpl" / "SMPL_NEUTRAL.npz")
+    monkeypatch.setenv("MOCAP_SMPL_DIR", str(tmp_path / "smpl"))
+    root = _session(tmp_path / "s")
     result = runner.invoke(app, ["run", str(root), "--pipeline", "refit", "--checkpoint", str(checkpoint)])
     assert result.exit_code == 0, result.output
     seq = load_sequence(root / "output" / "smpl.npz")
