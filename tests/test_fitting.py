@@ -116,3 +116,57 @@ def test_pipeline_preset_and_overrides():
         load_pipeline("keypoints", {"fit": {"iteratons": 3}})
     with pytest.raises(ConfigError, match="no such pipeline"):
         load_pipeline("nonexistent")
+
+
+def _exact_jacobian(fn, p, with_betas):
+    """Autograd Jacobian at ``delta = 0`` of ``fn`` applied to ``p`` retracted by the exact exponential map."""
+    from mocap.fitting.params import step_size
+
+    delta0 = torch.zeros(len(p), step_size(with_betas), dtype=torch.float64)
+    J = torch.autograd.functional.jacobian(lambda d: fn(p.retract(d, with_betas)), delta0, vectorize=True)  # (B, ..., B, P)
+    return torch.stack([J[b, ..., b, :] for b in range(len(p))])
+
+
+@pytest.mark.parametrize("with_betas", [False, True])
+def test_jacobians_match_exact_exponential_map(with_betas):
+    """The solver's cheap Jacobians (first-order retraction for keypoints, closed-form log-map Jacobian for
+    the priors) equal autograd through the exact exponential map, at large angles too."""
+    from mocap.fitting.priors import PriorConfig, prior_residuals
+    from mocap.fitting.solver import keypoint_jacobian, prior_jacobian
+
+    body = load_body(body_spec(), dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    aa = torch.randn(3, 24, 3, generator=g, dtype=torch.float64)
+    aa = aa / aa.norm(dim=-1, keepdim=True) * torch.rand(3, 24, 1, generator=g, dtype=torch.float64) * 2.8
+    aa[0, 4] = torch.tensor([-0.4, 0.1, 0.05])  # a hyperextended left knee: its limit term is active
+    p = BodyParams.from_poses(aa.reshape(3, 72), 0.5 * torch.randn(3, 10, generator=g, dtype=torch.float64),
+                              torch.randn(3, 3, generator=g, dtype=torch.float64))
+    from mocap.body.keypoints import keypoint_spec
+
+    for spec in (joints_spec(), keypoint_spec(body, "blazepose33")):  # joints; surface vertices (skinning, blend shapes)
+        pts = BodyPoints(body, spec)
+        J, X = keypoint_jacobian(pts, p, with_betas)
+        torch.testing.assert_close(X, pts.of(p))
+        torch.testing.assert_close(J, _exact_jacobian(pts.of, p, with_betas), rtol=1e-7, atol=1e-9)
+    cfg = PriorConfig(pose=2.0, limits=50.0, betas=3.0)
+    Jp, rp = prior_jacobian(p, with_betas, cfg)
+    residuals = lambda q: prior_residuals(q.body_pose, q.betas if with_betas else None, cfg)[0]
+    torch.testing.assert_close(rp, residuals(p))
+    assert rp[0, 69] > 0  # the left knee's limit residual
+    torch.testing.assert_close(Jp, _exact_jacobian(residuals, p, with_betas), rtol=1e-6, atol=1e-8)
+
+
+def test_projection_jacobian_matches_autograd():
+    from mocap.cameras import project
+    from mocap.fitting.kinematics import project_jacobian
+    from mocap.fitting.solver import Cameras
+
+    cams = Cameras.from_rig(ring_rig(3), torch.float64)
+    cams = Cameras(cams.K, cams.dist + torch.tensor([0.0, 0.05, 0.01, -0.02, 0.03], dtype=torch.float64), cams.R, cams.t)
+    X = torch.randn(2, 5, 3, dtype=torch.float64) * 0.5 + torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
+    uv, J = project_jacobian(X, cams.K, cams.dist, cams.R, cams.t)
+    torch.testing.assert_close(uv, cams.project(X))
+    auto = torch.autograd.functional.jacobian(lambda x: project(x, cams.K, cams.dist, cams.R, cams.t), X[:, None])
+    # auto: (B, V, N, 2, B, 1, N, 3) -> the diagonal blocks
+    expect = torch.stack([torch.stack([auto[b, :, n, :, b, 0, n] for n in range(5)], 1) for b in range(2)])
+    torch.testing.assert_close(J, expect)
