@@ -83,9 +83,10 @@ def prior_residuals(body_pose: Tensor, betas: Tensor | None, cfg: PriorConfig) -
     sigma = POSE_SIGMA.to(aa)
     w_pose, w_lim = cfg.pose ** 0.5, cfg.limits ** 0.5
     res = [w_pose * (aa / sigma).flatten(1)]
-    eye23 = torch.eye(23, dtype=aa.dtype)
     # Block-diagonal over joints: row (j, a) depends on joint j's increment only.
-    jac = [torch.einsum("jk,bjac->bjakc", eye23, w_pose * Jlog / sigma[..., None]).reshape(B, 69, 69)]
+    J_pose = aa.new_zeros(B, 23, 3, 23, 3)
+    J_pose.diagonal(dim1=1, dim2=3).copy_((w_pose * Jlog / sigma[..., None]).permute(0, 2, 3, 1))
+    jac = [J_pose.reshape(B, 69, 69)]
     lim, lim_jac = [], []
     for j, a, s in _LIMITS:
         active = (s * aa[:, j, a] > 0).to(aa.dtype)
