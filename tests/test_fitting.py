@@ -183,3 +183,40 @@ def test_leave_one_view_out_measures_the_held_out_view(scene):
     assert res.errors.shape == (4, 4, 24)
     assert abs(res.per_view()["cam2"] - 10.0) < 1.0
     assert set(res.per_keypoint()) == set(spec.names)
+
+
+def test_cli_shape_then_run(tmp_path, scene):
+    """`mocap shape` then `mocap run --shape --debug` on a small session: files, held betas, quality, errors."""
+    import h5py
+    import yaml
+    from typer.testing import CliRunner
+
+    from mocap.cli import app
+    from mocap.io.calibration_toml import save_rig
+    from mocap.io.keypoints_h5 import write_keypoints
+    from mocap.io.smpl_npz import load_sequence
+    from mocap.io.subject import load_subject
+
+    body, spec, rig, truth, _ = scene
+    root = tmp_path / "session"
+    (root / "output").mkdir(parents=True)
+    save_rig(rig, root / "calibration.toml")
+    write_keypoints(root / "output" / "keypoints2d.h5", keypoints(body, spec, truth.index(slice(0, 6)), rig, noise=0.5))
+    (root / "session.yaml").write_text(yaml.safe_dump({"body": body_spec(), "overrides": {"fit": {"iterations": 3}}}))
+    runner = CliRunner()
+    res = runner.invoke(app, ["shape", str(root), "--frames", "0:6", "-o", str(tmp_path / "subject.npz")])
+    assert res.exit_code == 0, res.output
+    subject = load_subject(tmp_path / "subject.npz")
+    assert subject.surface_model == body.name and subject.betas.shape == (10,) and subject.error_px < 3.0
+    res = runner.invoke(app, ["run", str(root), "--shape", str(tmp_path / "subject.npz"), "--debug"])
+    assert res.exit_code == 0, res.output
+    seq = load_sequence(root / "output" / "smpl.npz")
+    assert seq.poses.shape == (6, 24, 3) and np.array_equal(np.broadcast_to(seq.betas, (6, 10)), np.broadcast_to(subject.betas, (6, 10)))
+    assert seq.extra["reprojection_error_px"].shape == (6, 4) and seq.extra["views_used"].all()
+    with h5py.File(root / "output" / "fit.h5") as f:
+        assert f["iterations/error_px"].shape == (3, 6, 4)
+        err = f["iterations/error_px"][:]
+        assert np.nanmean(err[-1]) < np.nanmean(err[0]) + 1e-3  # the loop does not make things worse
+    (root / "calibration.toml").unlink()
+    res = runner.invoke(app, ["run", str(root)])
+    assert res.exit_code == 2 and "calibration.toml" in res.output
