@@ -60,18 +60,21 @@ def main() -> None:
     cams = inp.keypoints.cameras
     print(f"\n{inp.keypoints.num_frames} frames, {len(cams)} views, combine={cfg.combine}, weighting={cfg.weighting}; "
           f"all-view fit {fit_s:.1f} s\n")
-    print("| camera | reprojection (all views fitted), px | leave-one-view-out, px |")
+    print("| camera | reprojection, all views fitted: mean / median px | leave-one-view-out: mean / median px |")
     print("|---|---|---|")
-    lv = lovo.per_view()
+    lv, lm = lovo.per_view(), lovo.per_view(np.median)
     for v, c in enumerate(cams):
-        print(f"| {c} | {np.nanmean(res.error_px[:, v]):.1f} | {lv[c]:.1f} |")
-    print(f"| all | {np.nanmean(res.error_px):.1f} | {lovo.overall():.1f} |\n")
-    print("| keypoint | LOVO px |")
-    print("|---|---|")
+        e = res.error_px[:, v]
+        print(f"| {c} | {np.nanmean(e):.1f} / {np.nanmedian(e):.1f} | {lv[c]:.1f} / {lm[c]:.1f} |")
+    print(f"| all | {np.nanmean(res.error_px):.1f} / {np.nanmedian(res.error_px):.1f} | "
+          f"{lovo.overall():.1f} / {lovo.overall(np.median):.1f} |\n")
+    print("Reprojection: per frame, the mean over the view's confident keypoints; LOVO: per keypoint and frame.\n")
+    print("| keypoint | LOVO mean px | LOVO median px |")
+    print("|---|---|---|")
+    km = lovo.per_keypoint(np.median)
     for name, e in lovo.per_keypoint().items():
         if np.isfinite(e):
-            print(f"| {name} | {e:.1f} |")
-
+            print(f"| {name} | {e:.1f} | {km[name]:.1f} |")
 
 if __name__ == "__main__":
     main()

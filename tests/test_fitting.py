@@ -220,3 +220,22 @@ def test_cli_shape_then_run(tmp_path, scene):
     (root / "calibration.toml").unlink()
     res = runner.invoke(app, ["run", str(root)])
     assert res.exit_code == 2 and "calibration.toml" in res.output
+
+
+def test_steady_torso_replaces_flipped_and_missing_frames():
+    from mocap.fitting.initialize import steady_torso
+
+    t = torch.arange(20, dtype=torch.float64)
+    G = axis_angle_to_matrix(torch.stack([0 * t, 0.05 * t, 0 * t], -1))  # turning slowly about y
+    hips = torch.stack([0.01 * t, 0 * t + 0.9, 0 * t], -1)
+    ok = torch.ones(20, dtype=torch.bool)
+    bad_G, bad_hips = G.clone(), hips.clone()
+    bad_G[7] = G[7] @ axis_angle_to_matrix(torch.tensor([0.0, np.pi, 0.0], dtype=torch.float64))  # left/right swap
+    ok[12] = False
+    bad_G[12], bad_hips[12] = torch.eye(3, dtype=torch.float64), torch.nan
+    G2, hips2 = steady_torso(bad_G, bad_hips, ok)
+    keep = torch.ones(20, dtype=torch.bool)
+    keep[[7, 12]] = False
+    assert torch.equal(G2[keep], G[keep]) and torch.equal(hips2[keep], hips[keep])
+    assert (geodesic_angle(G2[[7, 12]], G[[7, 12]]) < 0.06).all()
+    assert (hips2[12] - hips[12]).norm() < 0.02

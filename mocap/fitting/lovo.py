@@ -22,19 +22,20 @@ class LeaveOneViewOut:
     names: tuple[str, ...]  # keypoint names
     errors: np.ndarray  # (V, F, K) px; NaN where the held-out view has no confident detection or the keypoint is unused
 
-    def per_view(self) -> dict[str, float]:
-        return {c: _mean(self.errors[v]) for v, c in enumerate(self.cameras)}
+    def per_view(self, stat=np.mean) -> dict[str, float]:
+        return {c: _stat(self.errors[v], stat) for v, c in enumerate(self.cameras)}
 
-    def per_keypoint(self) -> dict[str, float]:
-        return {n: _mean(self.errors[..., k]) for k, n in enumerate(self.names)}
+    def per_keypoint(self, stat=np.mean) -> dict[str, float]:
+        return {n: _stat(self.errors[..., k], stat) for k, n in enumerate(self.names)}
 
-    def overall(self) -> float:
-        return _mean(self.errors)
+    def overall(self, stat=np.mean) -> float:
+        return _stat(self.errors, stat)
 
 
-def _mean(x: np.ndarray) -> float:
+def _stat(x: np.ndarray, stat) -> float:
+    """``stat`` (np.mean, np.median...) of the finite values; NaN when none."""
     x = x[np.isfinite(x)]
-    return float(x.mean()) if x.size else float("nan")
+    return float(stat(x)) if x.size else float("nan")
 
 
 def leave_one_view_out(keypoints, rig, body, spec, cfg, betas: torch.Tensor | None = None,
