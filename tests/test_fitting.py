@@ -102,11 +102,25 @@ def test_smoothing_keeps_constant_and_reduces_jitter():
 
 def test_select_views_prefers_detections_and_spread():
     rig = ring_rig(6)
-    kp = np.ones((5, 6, 10, 3))
+    kp = keypoints(load_body(body_spec()), joints_spec(), motion(4), rig).keypoints
     kp[:, 4, :, 2] = 0.0  # camera 4 never detects
     chosen = select_views(rig, kp, 3)
     assert 4 not in chosen
     assert chosen in ([0, 2, 5], [1, 3, 5], [0, 2, 3], [1, 3, 0])  # no two neighbours when a spread exists
+
+
+def test_select_views_drops_a_miscalibrated_camera():
+    """Keypoints projected with the true rig; camera 3's calibration then turned by 2 degrees."""
+    from mocap.cameras import Camera, CameraRig
+
+    body = load_body(body_spec())
+    spec, rig = joints_spec(), ring_rig(6)
+    kp = keypoints(body, spec, motion(4), rig)
+    c = rig[3]
+    turn = axis_angle_to_matrix(torch.tensor([0.0, np.radians(2.0), 0.0], dtype=torch.float64)).numpy()
+    cams = list(rig)
+    cams[3] = Camera(c.name, c.K, c.dist, turn @ c.R, turn @ c.t, c.image_size)
+    assert 3 not in select_views(CameraRig(tuple(cams)), kp.keypoints, 5)
 
 
 def test_pipeline_preset_and_overrides():
