@@ -4,7 +4,7 @@ Hand-written rather than ``torch.func.jacfwd`` through the body: forward-mode au
 tangents through the whole kinematic chain (24 sequential 4x4 products per tangent and frame) and took 13x
 as long (55 against 4.4 ms for 40 frames of BlazePose keypoints, 1 thread); the geometric Jacobian below
 costs about one forward pass. Both are checked against autograd
-through the exact exponential map in ``tests/test_fitting.py``. Betas enter through autograd (10 tangents).
+through the exact exponential map in ``tests/test_fitting.py``. Betas: see ``solver.keypoint_jacobian``.
 
 Conventions (see :mod:`mocap.fitting.params`): a step rotates joint ``i`` on the right, ``R_i <- R_i exp(w_i)``,
 which turns everything below joint ``i`` about the joint's posed position ``p_i`` by the world axis ``G_i w_i``

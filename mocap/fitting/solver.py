@@ -120,19 +120,20 @@ def geman_mcclure_weights(e: Tensor, scale: float) -> Tensor:
 def keypoint_jacobian(points: BodyPoints, p: BodyParams, with_betas: bool) -> tuple[Tensor, Tensor]:
     """Jacobian ``(B, K, 3, P)`` with respect to a step, and the world keypoints ``(B, K, 3)`` at ``p``.
 
-    Rotations and translation in closed form (:func:`mocap.fitting.kinematics.pose_jacobian`); betas, when
-    free, by forward-mode autograd through the body's fast path.
+    Rotations and translation in closed form (:func:`mocap.fitting.kinematics.pose_jacobian`). At fixed
+    rotations the keypoints are affine in betas (blend shapes and rest joints are linear, the kinematic
+    chain then only rotates and translates), so the betas columns are exact differences of one batched
+    forward pass at ``betas`` and ``betas + e_i``.
     """
     J, X = pose_jacobian(points.body, points.gather, points.vertex_ids, p.rotations, p.betas, p.transl)
     if not with_betas:
         return J, X
-
-    def keypoints(betas, rot, transl):
-        out = points.of(BodyParams.from_rotations(rot[None], betas[None], transl[None]))[0]
-        return out, out
-
-    J_betas, _ = torch.func.vmap(torch.func.jacfwd(keypoints, has_aux=True))(p.betas, p.rotations, p.transl)
-    return torch.cat([J, J_betas], -1), X
+    B = len(p)
+    basis = torch.cat([torch.zeros(1, 10, dtype=p.betas.dtype), torch.eye(10, dtype=p.betas.dtype)])
+    rep = lambda x: x[:, None].expand(B, 11, *x.shape[1:]).flatten(0, 1)
+    X_i = points(rep(p.global_orient), rep(p.body_pose), (p.betas[:, None] + basis).flatten(0, 1),
+                 rep(p.transl)).unflatten(0, (B, 11))  # at betas, then at betas + e_i
+    return torch.cat([J, (X_i[:, 1:] - X_i[:, :1]).permute(0, 2, 3, 1)], -1), X
 
 
 def prior_jacobian(p: BodyParams, with_betas: bool, priors: PriorConfig) -> tuple[Tensor, Tensor]:
