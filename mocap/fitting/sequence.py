@@ -161,10 +161,10 @@ def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: Fi
             kinematics where finite; their root joints are kept when their betas differ from the subject's.
     """
     with _threads(cfg.threads):
-        return _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug)
+        return _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start)
 
 
-def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug) -> FitResult:
+def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> FitResult:
     points = BodyPoints(body, spec)
     obs = _observations(kp, rig, points, cfg)
     cams = Cameras.from_rig(rig, body.dtype)
