@@ -4,7 +4,9 @@
    full K and ``(k1, k2, p1, p2)`` (k3 held at 0 unless asked: it overfits board footage); views more oblique
    than ``max_view_angle`` are dropped (corner detection degrades there).
 2. First rig: board pose per camera and frame by PnP, chained over the camera graph and robustly averaged by
-   aniposelib's ``get_initial_extrinsics``.
+   aniposelib's ``get_initial_extrinsics``. Views up to ``max_pose_angle`` (70 degrees) count here: two
+   cameras 90 degrees apart on a ring only ever see the board together at ~45 degrees each, so a tighter
+   limit cuts ring rigs into groups that share no frame.
 3. Bundle adjustment of everything at once, rigid-board model (`mocap.calib.bundle`); gross outliers dropped,
    then refined again. aniposelib's ``CameraGroup.bundle_adjust_iter`` is not used: it refines one focal
    length and k1 per camera over free 3D points, cannot reach the intrinsics accuracy we test for, and costs
@@ -155,9 +157,11 @@ def _transform_rig(R: np.ndarray, t: np.ndarray, Q: np.ndarray, s: np.ndarray) -
 
 
 def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame: int | None = None,
-                  max_intrinsic_frames: int = 60, fix_k3: bool = True, max_view_angle: float = 50.0, outlier_px: float = 3.0,
+                  max_intrinsic_frames: int = 60, fix_k3: bool = True, max_view_angle: float = 50.0,
+                  max_pose_angle: float = 70.0, outlier_px: float = 3.0,
                   progress: Progress | None = None) -> RigCalibration:
-    """Calibrate the cameras that filmed ``board``, frames synchronised across ``detections``."""
+    """Calibrate the cameras that filmed ``board``, frames synchronised across ``detections``; views more
+    oblique than ``max_view_angle`` degrees are left out of the intrinsics, than ``max_pose_angle`` out of all."""
     from aniposelib.utils import get_initial_extrinsics
     from scipy.spatial.transform import Rotation
 
@@ -185,7 +189,7 @@ def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame:
     for c, (d, intr) in enumerate(zip(detections, intrinsics)):
         rows = np.searchsorted(frames, d.frames)
         corners[c, rows] = d.corners
-        rtvecs[c, rows] = _board_poses(d, board, intr, max_view_angle)
+        rtvecs[c, rows] = _board_poses(d, board, intr, max_pose_angle)
     seen = ~np.isnan(rtvecs[..., 0])  # (C, M)
     used = seen.any(0)  # frames left with no usable view (all too oblique) carry nothing
     frames, corners, rtvecs, seen = frames[used], corners[:, used], rtvecs[:, used], seen[:, used]
