@@ -63,6 +63,16 @@ def test_recovers_known_cameras(scene_session, detections):
     assert np.nanmean(cal.errors) < 0.3
 
 
+def test_oblique_views_join_only_when_the_rig_needs_them(scene_session, detections):
+    """With a view-angle limit that leaves no frame shared by all camera pairs, views up to max_pose_angle
+    keep the rig connected; with both limits tight, the cameras fall apart into groups."""
+    _, board, scene = scene_session
+    cal = calibrate_rig(detections, board, max_view_angle=12.0, max_pose_angle=70.0)
+    assert compare_rigs(cal.rig, scene.rig).centre_m.max() < 0.01
+    with pytest.raises(CalibrationError, match="never saw the board at the same time"):
+        calibrate_rig(detections, board, max_view_angle=12.0, max_pose_angle=12.0)
+
+
 def test_cli_origin_frame_puts_the_board_at_the_origin(scene_session):
     root, board, scene = scene_session
     frame = 3
