@@ -114,6 +114,13 @@ def test_disconnected_cameras(scene_session, detections):
         split.append(BoardDetections(d.camera, d.source, d.image_size, d.frames[keep], d.corners[keep], d.frames_read))
     with pytest.raises(CalibrationError, match="never saw the board at the same time"):
         calibrate_rig(split, board)
+    # one shared frame is no link either (aniposelib's pose averaging would crash on it)
+    d = detections[0]
+    odd = int(d.frames[d.frames % 2 == 1][0])
+    keep = (d.frames % 2 == 0) | (d.frames == odd)
+    split[0] = BoardDetections(d.camera, d.source, d.image_size, d.frames[keep], d.corners[keep], d.frames_read)
+    with pytest.raises(CalibrationError, match="never saw the board at the same time in 2"):
+        calibrate_rig(split, board)
 
 
 def test_mismatched_resolution_and_unreadable_video(scene_session, tmp_path):

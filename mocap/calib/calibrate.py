@@ -38,6 +38,7 @@ BOARD_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 CAMERA_TO_WORLD = np.diag([1.0, -1.0, -1.0])
 
 MIN_FRAMES = 6
+MIN_LINK_FRAMES = 2
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,11 @@ def _board_poses(det: BoardDetections, board: Board, intr: Intrinsics) -> tuple[
 
 
 def _components(pair_frames: np.ndarray) -> list[list[int]]:
-    """Connected components of the camera graph (an edge where two cameras share a frame)."""
+    """Connected components of the camera graph: an edge where two cameras share ``MIN_LINK_FRAMES`` frames
+    (aniposelib's pose averaging fails on a single one, and one frame would not be trustworthy anyway)."""
     from scipy.sparse.csgraph import connected_components
 
-    n, labels = connected_components(pair_frames > 0, directed=False)
+    n, labels = connected_components(pair_frames >= MIN_LINK_FRAMES, directed=False)
     return [list(np.flatnonzero(labels == k)) for k in range(n)]
 
 
@@ -208,7 +210,8 @@ def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame:
     if len(groups) > 1:
         listed = "; ".join(", ".join(names[i] for i in g) for g in groups)
         raise CalibrationError(f"the cameras form {len(groups)} groups that never saw the board at the same time "
-                               f"({listed}); film the board where cameras of different groups see it together")
+                               f"in {MIN_LINK_FRAMES}+ frames ({listed}); film the board where cameras of different "
+                               "groups see it together")
 
     # first rig: board-pose chains over the camera graph, robustly averaged (aniposelib)
     rvecs, tvecs = get_initial_extrinsics(rtvecs, names)
