@@ -125,32 +125,14 @@ def align_rig(rig, reference):
     return out, centre_err, rot_err
 
 
-def leave_one_view_out(root: Path, frames: slice | None = None) -> dict[str, float]:
+def leave_one_view_out(root: Path) -> dict[str, float]:
     """For each view: fit the body on the other views, project it into the held-out view, and return the mean
     2D distance (px) to that view's detections (confidence >= 0.5, keypoints the fit uses)."""
-    import torch
-
-    from mocap.body.keypoints import body_keypoints
+    from mocap.fitting.lovo import leave_one_view_out as lovo
     from mocap.fitting.run import load_inputs
-    from mocap.fitting.sequence import fit_sequence
 
     inp = load_inputs(root)
-    kp = inp.keypoints
-    errors = {}
-    for held in kp.cameras:
-        others = [c for c in kp.cameras if c != held]
-        res = fit_sequence(kp.select(others), inp.rig.subset(others), inp.body, inp.spec, inp.pipeline.fit)
-        p = res.params
-        with torch.no_grad():
-            X = body_keypoints(inp.body, inp.spec, p.global_orient, p.body_pose, p.betas, p.transl)
-        X = X.double().numpy()
-        cam = inp.rig[held]
-        uv = cam.project(X.reshape(-1, 3)).reshape(X.shape[0], -1, 2)
-        det = kp.keypoints[:, kp.cameras.index(held)]
-        used = (det[..., 2] >= 0.5) & (inp.spec.weights[None] > 0) & np.isfinite(uv).all(-1)
-        d = np.linalg.norm(uv - det[..., :2], axis=-1)[used]
-        errors[held] = float(d.mean()) if d.size else float("nan")
-    return errors
+    return lovo(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit).per_view()
 
 
 def _mean_reprojection(path: Path) -> dict[str, float]:

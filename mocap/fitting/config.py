@@ -54,7 +54,11 @@ class FitConfig:
     averaging: Literal["chordal", "median"] = "chordal"
     """Rotation averaging: chordal L2 mean (ReFit) or chordal L1 mean (robust to one wrong view)."""
     damping: float = 0.01
-    """Levenberg-Marquardt damping, relative to the diagonal of the normal matrix."""
+    """Levenberg-Marquardt damping of the joint step (combine: joint), relative to the diagonal of the normal matrix."""
+    view_damping: float = 1.0
+    """The same for each view's own step (combine: average). One view hardly constrains depth, so its
+    undamped step moves the body along its rays by as much as its noise allows; heavy damping keeps each
+    proposal near the current body and lets the average do the work (benchmarks/fitting.py)."""
     min_confidence: float = 0.3
     """Detections with a lower confidence are ignored."""
     min_keypoints: int = 6
@@ -75,6 +79,9 @@ class FitConfig:
     ik: IKConfig = field(default_factory=IKConfig)
     triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    threads: int = 1
+    """torch CPU threads while fitting (restored after). The solver's many small batched products gain
+    nothing from more, and spinning threads cost several times the work on a busy machine; 0 keeps torch's."""
 
     def replace(self, **changes) -> "FitConfig":
         return dataclasses.replace(self, **changes)

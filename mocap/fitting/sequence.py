@@ -6,6 +6,7 @@ whose cameras are in the keypoints' view order. Shapes: ``F`` frames, ``V`` view
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -91,6 +92,18 @@ def reprojection_error(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Ten
     return px, at_body
 
 
+@contextlib.contextmanager
+def _threads(n: int):
+    """torch's CPU thread count set to ``n`` (0: unchanged) for the duration."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _batches(frames: np.ndarray, size: int):
     for i in range(0, len(frames), size):
         yield frames[i:i + size]
@@ -104,6 +117,11 @@ def fit_shape(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitCo
     Every frame is fitted with free betas by the multi-view loop (betas averaged over views at each
     iteration); the subject's betas are the mean over frames weighted by the number of views.
     """
+    with _threads(cfg.threads):
+        return _fit_shape(kp, rig, body, spec, cfg, frames, progress)
+
+
+def _fit_shape(kp, rig, body, spec, cfg, frames, progress) -> ShapeResult:
     points = BodyPoints(body, spec)
     obs = _observations(kp, rig, points, cfg)
     good = np.flatnonzero((obs.voting.sum(1) >= cfg.min_views).numpy())
@@ -140,6 +158,11 @@ def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: Fi
         progress: called with (frames done, total).
         debug: keep per-iteration diagnostics in ``FitResult.diagnostics``.
     """
+    with _threads(cfg.threads):
+        return _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug)
+
+
+def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug) -> FitResult:
     points = BodyPoints(body, spec)
     obs = _observations(kp, rig, points, cfg)
     cams = Cameras.from_rig(rig, body.dtype)
