@@ -428,6 +428,19 @@ def calibrate_session(
     from mocap.errors import MissingDependencyError
     from mocap.io.calibration_toml import save_rig
 
+    out = output or Path(session) / "calibration.toml"
+    if output is None and out.is_file():
+        import tomllib
+
+        from mocap.errors import ConfigError
+
+        try:
+            generator = tomllib.loads(out.read_text()).get("metadata", {}).get("generator")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            generator = None  # not ours to judge: it is replaced like any earlier calibration
+        if generator == "mocap synth":
+            raise ConfigError(f"{out} is the true rig of a synthetic session; pass -o to write the calibration "
+                              "elsewhere and compare the two (tools/compare_rigs.py)")
     config, footage, sizes = session_footage(session)
     flags = {k: v for k, v in dict(type=board, rows=rows, cols=cols, square=square, marker=marker, dict=dictionary,
                                    corners=corners).items() if v is not None}
@@ -454,7 +467,6 @@ def calibrate_session(
         console.print(f"[yellow]warning[/] {w}")
     if cal.outliers:
         console.print(f"{cal.outliers} corner detections dropped as outliers")
-    out = output or Path(session) / "calibration.toml"
     meta = {"created_by": f"mocap {__version__} calibrate", "opencv": cv2.__version__, "aniposelib": aniposelib.__version__,
             "board": to_dict(board_cfg), "world": cal.world, "origin_frame": -1 if origin_frame is None else origin_frame,
             "adjusted": True, **report.to_metadata()}

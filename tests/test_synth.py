@@ -362,3 +362,11 @@ def test_synth_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("x")
     res = runner.invoke(app, ["synth", str(tmp_path)])
     assert res.exit_code == 2 and "not an empty folder" in res.output
+
+
+def test_calibrate_refuses_to_overwrite_the_synthetic_truth(tmp_path, any_body_spec):
+    out = _synth(tmp_path, any_body_spec, "s", "--cameras", "2", "--frames", "3")
+    truth = (out / "calibration.toml").read_text()
+    res = runner.invoke(app, ["calibrate", str(out)])
+    assert res.exit_code == 2 and "true rig of a synthetic session; pass -o" in res.output
+    assert (out / "calibration.toml").read_text() == truth
