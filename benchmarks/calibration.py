@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from mocap.calib.board import Board, detect_footage
 from mocap.calib.calibrate import calibrate_rig
+from mocap.calib.compare import compare_rigs
 from mocap.calib.synthetic import BoardRenderer, make_scene
 from mocap.config import BoardConfig
 
@@ -69,17 +69,11 @@ def main() -> None:
           f"{cal.outliers} outlier corners dropped")
     print(f"total: {t_detect + t_calib:.1f} s (target < 120 s)")
 
-    true = scene.rig
-    Q = Rotation.from_matrix(np.stack([t.R.T @ c.R for c, t in zip(cal.rig, true)])).mean().as_matrix()
-    s = (true.centers - cal.rig.centers @ Q.T).mean(0)
-    for c, t in zip(cal.rig, true):
-        f = np.abs(np.diag(c.K)[:2] / np.diag(t.K)[:2] - 1).max() * 100
-        pp = np.abs(c.K[:2, 2] - t.K[:2, 2]).max()
-        ce = np.linalg.norm(c.center @ Q.T + s - t.center) * 1000
-        rot = np.degrees(np.linalg.norm(Rotation.from_matrix((c.R @ Q.T).T @ t.R).as_rotvec()))
-        err = cal.errors[cal.rig.names.index(c.name)]
-        print(f"  {c.name}: focal {f:.3f} %, principal point {pp:.2f} px, centre {ce:.2f} mm, rotation {rot:.3f} deg, "
-              f"reprojection mean {np.nanmean(err):.3f} px")
+    e = compare_rigs(cal.rig, scene.rig)
+    for c, name in enumerate(e.cameras):
+        print(f"  {name}: focal {100 * e.focal[c]:.3f} %, principal point {e.principal_px[c]:.2f} px, "
+              f"centre {1000 * e.centre_m[c]:.2f} mm, rotation {e.rotation_deg[c]:.3f} deg, "
+              f"reprojection mean {np.nanmean(cal.errors[cal.rig.names.index(name)]):.3f} px")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from mocap.detect.consistency import reprojection_errors  # noqa: E402
 from mocap.detect.parallel import detect_views, usable_cores  # noqa: E402
 from mocap.io.keypoints_h5 import Keypoints2D  # noqa: E402
 from mocap.io.video import read_frames  # noqa: E402
-from tests.qca_reader import read_qca  # noqa: E402  (until mocap.calib reads Qualisys files)
+from mocap.calib.qualisys import read_qca  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "pose2sim_demo_single"
 CAMERAS = ("cam01", "cam02", "cam03", "cam04")

@@ -94,6 +94,20 @@ def undistort_pixels(uv: np.ndarray, K: np.ndarray, dist: np.ndarray) -> np.ndar
     return out.reshape(-1, 2)
 
 
+def look_at(center: np.ndarray, target: np.ndarray, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``R`` (3, 3), ``t`` (3,) of a camera at ``center`` looking at ``target`` with world y (up) on the image's
+    up side (OpenCV camera frame: x right, y down, z forward), then rolled by ``roll`` radians."""
+    center, target = np.asarray(center, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    z = target - center
+    z = z / np.linalg.norm(z)
+    x = np.cross(z, [0.0, 1.0, 0.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    c, s = np.cos(roll), np.sin(roll)
+    R = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.stack([x, y, z])
+    return R, -R @ center
+
+
 def _as_array(value, shape: tuple[int, ...], what: str, name: str) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.shape != shape:

@@ -429,6 +429,19 @@ def calibrate_session(
     from mocap.errors import MissingDependencyError
     from mocap.io.calibration_toml import save_rig
 
+    out = output or Path(session) / "calibration.toml"
+    if output is None and out.is_file():
+        import tomllib
+
+        from mocap.errors import ConfigError
+
+        try:
+            generator = tomllib.loads(out.read_text()).get("metadata", {}).get("generator")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            generator = None  # not ours to judge: it is replaced like any earlier calibration
+        if generator == "mocap synth":
+            raise ConfigError(f"{out} is the true rig of a synthetic session; pass -o to write the calibration "
+                              "elsewhere and compare the two (tools/compare_rigs.py)")
     config, footage, sizes = session_footage(session)
     flags = {k: v for k, v in dict(type=board, rows=rows, cols=cols, square=square, marker=marker, dict=dictionary,
                                    corners=corners).items() if v is not None}
@@ -455,7 +468,6 @@ def calibrate_session(
         console.print(f"[yellow]warning[/] {w}")
     if cal.outliers:
         console.print(f"{cal.outliers} corner detections dropped as outliers")
-    out = output or Path(session) / "calibration.toml"
     meta = {"created_by": f"mocap {__version__} calibrate", "opencv": cv2.__version__, "aniposelib": aniposelib.__version__,
             "board": to_dict(board_cfg), "world": cal.world, "origin_frame": -1 if origin_frame is None else origin_frame,
             "adjusted": True, **report.to_metadata()}
@@ -647,6 +659,7 @@ def run(
     pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Pipeline preset name or YAML path (default: session.yaml's, else keypoints)."),
     combine: Optional[str] = typer.Option(None, "--combine", help="average: per-view updates merged by averaging; joint: one LM over all views."),
     debug: bool = typer.Option(False, "--debug", help="Also write per-iteration diagnostics to output/fit.h5."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="ReFit checkpoint_best.pth.tar (pipelines refit, refit+keypoints)."),
 ) -> None:
     """Fit the body to every frame: writes output/smpl.npz (world frame, AMASS-style) with per-frame quality."""
     import time
@@ -659,7 +672,7 @@ def run(
     bar, progress = _progress("fitting")
     start = time.perf_counter()
     with bar:
-        result, out = run_session(session, views, shape, pipeline, combine, debug, progress)
+        result, out = run_session(session, views, shape, pipeline, combine, debug, progress, checkpoint=checkpoint)
     seconds = time.perf_counter() - start
     table = Table(title="Reprojection error per view (px, mean over frames)")
     for col in ("camera", "mean", "median", "frames used"):

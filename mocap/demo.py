@@ -52,9 +52,6 @@ class DemoSettings:
     synth_board_frames: int = 60
     synth_image_scale: float = 0.75  # 1440x810 instead of 1080p: rendering and detection take half the time
     synth_motion: str = "mixed"
-    # The synthetic board turns once past a ring of cameras 90 degrees apart: neighbours see it together only
-    # at 40-55 degrees each, just past the calibrate stage's default limit of 50 degrees.
-    calib_max_view_angle: float = 65.0
     shape_frames: str = "0:30"
     lovo_frames: str = "0:100:5"  # leave-one-view-out refits every view's complement: on every 5th frame, not all
     overlays: bool = True
@@ -152,10 +149,9 @@ def align_rig(rig, reference):
     return out, centre_err, rot_err
 
 
-def leave_one_view_out(root: Path, frames: slice | None = None) -> dict[str, np.ndarray]:
-    """For each view: fit the body on the other views, project it into the held-out view, and return the 2D
-    distances (px) to that view's detections (confidence >= 0.5, keypoints the fit uses), over ``frames`` (all
-    by default; with a step, the frames are fitted without temporal smoothing, as they are no longer adjacent).
+def leave_one_view_out(root: Path, frames: slice | None = None):
+    """`mocap.fitting.lovo.leave_one_view_out` on a session, over ``frames`` (all by default; with a step, the
+    frames are fitted without temporal smoothing, as they are no longer adjacent).
 
     The subject's shape is held at the betas of the session's all-view fit (``output/smpl.npz``) when there is
     one: ten numbers shared by all frames carry little of the held-out view, and fitting a shape per fold
@@ -164,33 +160,18 @@ def leave_one_view_out(root: Path, frames: slice | None = None) -> dict[str, np.
 
     import torch
 
-    from mocap.body.keypoints import body_keypoints
+    from mocap.fitting.lovo import leave_one_view_out as lovo
     from mocap.fitting.run import load_inputs
-    from mocap.fitting.sequence import fit_sequence
 
     inp = load_inputs(root)
-    kp = inp.keypoints
-    cfg = inp.pipeline.fit
+    kp, cfg = inp.keypoints, inp.pipeline.fit
     if frames is not None:
         kp = replace(kp, keypoints=kp.keypoints[frames], boxes=kp.boxes[frames], detected=kp.detected[frames])
         if frames.step not in (None, 1):
             cfg = cfg.replace(smoothing=replace(cfg.smoothing, sigma_frames=0.0))
     smpl = root / "output" / "smpl.npz"
     betas = torch.as_tensor(np.load(smpl)["betas"]) if smpl.is_file() else None
-    errors = {}
-    for held in kp.cameras:
-        others = [c for c in kp.cameras if c != held]
-        res = fit_sequence(kp.select(others), inp.rig.subset(others), inp.body, inp.spec, cfg, betas=betas)
-        p = res.params
-        with torch.no_grad():
-            X = body_keypoints(inp.body, inp.spec, p.global_orient, p.body_pose, p.betas, p.transl)
-        X = X.double().numpy()
-        cam = inp.rig[held]
-        uv = cam.project(X.reshape(-1, 3)).reshape(X.shape[0], -1, 2)
-        det = kp.keypoints[:, kp.cameras.index(held)]
-        used = (det[..., 2] >= 0.5) & (inp.spec.weights[None] > 0) & np.isfinite(uv).all(-1)
-        errors[held] = np.linalg.norm(uv - det[..., :2], axis=-1)[used]
-    return errors
+    return lovo(kp, inp.rig, inp.body, inp.spec, cfg, betas=betas)
 
 
 def _mean_reprojection(path: Path) -> dict[str, float]:
@@ -221,7 +202,7 @@ def _metrics_line(m) -> str:
             + (f", PVE {m.pve:.1f} mm" if m.pve is not None else ""))
 
 
-def _calibrate(root: Path, max_view_angle: float = 50.0) -> tuple[object, object]:
+def _calibrate(root: Path) -> tuple[object, object]:
     """The calibrate stage on ``root/calibration/`` board footage: (rig, report)."""
     _need("mocap.calib.calibrate", "the calibrate stage")
     from mocap.calib.board import Board
@@ -231,7 +212,7 @@ def _calibrate(root: Path, max_view_angle: float = 50.0) -> tuple[object, object
 
     config, footage, sizes = session_footage(root)
     board = Board(config.board)
-    cal = calibrate_rig(detect_session(board, footage, sizes), board, max_view_angle=max_view_angle)
+    cal = calibrate_rig(detect_session(board, footage, sizes), board)
     return cal.rig, assess(cal)
 
 
@@ -256,7 +237,7 @@ def run_synthetic(root: Path, settings: DemoSettings, step: _Runner, result: Dem
     def calibrate():
         from mocap.io.calibration_toml import load_rig, save_rig
 
-        rig, report = _calibrate(root, settings.calib_max_view_angle)
+        rig, report = _calibrate(root)
         truth = load_rig(root / "calibration_true.toml")
         aligned, centre, rot = align_rig(rig, truth)
         save_rig(aligned, root / "calibration.toml", {"created_by": "mocap demo (calibrated, aligned to the true world frame)",
@@ -337,8 +318,9 @@ def _detect_and_fit(root: Path, part: str, step: _Runner, result: DemoResult, se
     if part == "real":
         def lovo():
             _need("mocap.fitting.sequence", "the fitting stage")
-            errs = leave_one_view_out(root, _frame_slice(settings.lovo_frames))
-            stat = {c: (float(np.mean(d)), float(np.median(d))) if d.size else (np.nan, np.nan) for c, d in errs.items()}
+            res = leave_one_view_out(root, _frame_slice(settings.lovo_frames))
+            mean, median = res.per_view(np.mean), res.per_view(np.median)
+            stat = {c: (mean[c], median[c]) for c in res.cameras}
             result.figures[f"real: leave-one-view-out 2D error (px, frames {settings.lovo_frames})"] = {
                 f"{c} {name}": v[i] for c, v in stat.items() for i, name in enumerate(("mean", "median"))}
             return f"frames {settings.lovo_frames}, mean / median: " + ", ".join(f"{c} {m:.1f} / {md:.1f} px"

@@ -37,3 +37,27 @@ def test_refine_recovers_exact_parameters():
     assert np.allclose(res.K, rig.K, atol=1e-5)
     assert np.allclose(res.dist, rig.dist, atol=1e-7)
     assert np.allclose(res.R, rig.R, atol=1e-8) and np.allclose(res.t, rig.t, atol=1e-8)
+
+
+def test_analytic_jacobian_matches_finite_differences():
+    """The Jacobian chained from OpenCV's derivatives against central differences of the residuals."""
+    from mocap.calib.bundle import problem
+
+    board = Board(BoardConfig(type="charuco", rows=4, cols=5, square=0.1, marker=0.07))
+    scene = make_scene(board, num_cameras=3, num_poses=4, radius=1.3, spread=0.3, tilt=30, arc=60, seed=5)
+    rig = scene.rig
+    corners = np.full((3, 4, board.num_corners, 2), np.nan)
+    for c, cam in enumerate(rig):
+        for m in range(4):
+            corners[c, m] = cam.project(board.object_points @ scene.R_boards[m].T + scene.t_boards[m])
+    corners[1, 2, ::3] = np.nan  # partly seen
+    corners[2, 0] = np.nan  # not seen
+    for fix_k3 in (True, False):
+        x0, evaluate, _ = problem(rig.K, rig.dist + [0, 0, 0, 0, 0.01], rig.R, rig.t, scene.R_boards, scene.t_boards,
+                                  board.object_points, corners, fix_k3=fix_k3)
+        x = x0 + np.random.default_rng(0).normal(0, 1e-3, x0.shape) * np.maximum(np.abs(x0), 1e-2)
+        f, J = evaluate(x)
+        assert f.shape == (2 * int((~np.isnan(corners[..., 0])).sum()),) and J.shape == (len(f), len(x))
+        h = 1e-6 * np.maximum(np.abs(x), 1.0)
+        fd = np.stack([(evaluate(x + e)[0] - evaluate(x - e)[0]) / (2 * e[i]) for i, e in enumerate(np.diag(h))], 1)
+        np.testing.assert_allclose(J.toarray(), fd, rtol=1e-5, atol=1e-4 * np.abs(fd).max())

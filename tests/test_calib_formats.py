@@ -128,3 +128,30 @@ def test_cli_import_export(pose2sim_dir, tmp_path):
     assert res.exit_code == 2 and "unknown calibration format" in res.output
     res = runner.invoke(app, ["calibrate", "import", str(tmp_path / "missing.yml"), "--from", "opencv"])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_compare_rigs_undoes_the_world_frame():
+    from scipy.spatial.transform import Rotation
+
+    from mocap.calib.compare import compare_rigs
+    from mocap.calib.convert import change_world
+
+    rig = _rig()
+    Q = Rotation.from_rotvec([0.3, -1.2, 0.5]).as_matrix()
+    moved = change_world(rig, Q, [1.0, -2.0, 0.5])
+    e = compare_rigs(moved, rig)
+    assert np.allclose(e.Q, Q.T) and e.centre_m.max() < 1e-9 and e.rotation_deg.max() < 1e-6
+    assert e.focal.max() < 1e-12 and e.principal_px.max() < 1e-9
+    # intrinsics errors are read per camera, whatever the frame; names are matched, not positions
+    cams = list(moved)
+    c = cams[1]
+    K = c.K.copy()
+    K[0, 0] *= 1.004
+    K[:2, 2] += [1.5, -0.5]
+    cams[1] = Camera(c.name, K, c.dist, c.R, c.t, c.image_size)
+    e = compare_rigs(CameraRig(tuple(reversed(cams))), rig)
+    assert e.cameras == tuple(rig.names)
+    np.testing.assert_allclose(e.focal, [0, 0.004, 0], atol=1e-12)
+    np.testing.assert_allclose(e.principal_px, [0, 1.5, 0], atol=1e-9)
+    with pytest.raises(CalibrationError, match="lacks camera"):
+        compare_rigs(rig.subset(["cam1", "cam2"]), rig)

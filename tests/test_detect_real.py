@@ -14,7 +14,7 @@ from mocap.detect.blazepose import DetectorConfig
 from mocap.detect.consistency import reprojection_errors
 from mocap.detect.parallel import detect_views
 from mocap.io.keypoints_h5 import Keypoints2D
-from tests.qca_reader import read_qca
+from mocap.calib.qualisys import read_qca
 
 FRAMES = 30
 CAMERAS = ("cam01", "cam02", "cam03", "cam04")

@@ -1,5 +1,3 @@
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -102,11 +100,25 @@ def test_smoothing_keeps_constant_and_reduces_jitter():
 
 def test_select_views_prefers_detections_and_spread():
     rig = ring_rig(6)
-    kp = np.ones((5, 6, 10, 3))
+    kp = keypoints(load_body(body_spec()), joints_spec(), motion(4), rig).keypoints
     kp[:, 4, :, 2] = 0.0  # camera 4 never detects
     chosen = select_views(rig, kp, 3)
     assert 4 not in chosen
     assert chosen in ([0, 2, 5], [1, 3, 5], [0, 2, 3], [1, 3, 0])  # no two neighbours when a spread exists
+
+
+def test_select_views_drops_a_miscalibrated_camera():
+    """Keypoints projected with the true rig; camera 3's calibration then turned by 2 degrees."""
+    from mocap.cameras import Camera, CameraRig
+
+    body = load_body(body_spec())
+    spec, rig = joints_spec(), ring_rig(6)
+    kp = keypoints(body, spec, motion(4), rig)
+    c = rig[3]
+    turn = axis_angle_to_matrix(torch.tensor([0.0, np.radians(2.0), 0.0], dtype=torch.float64)).numpy()
+    cams = list(rig)
+    cams[3] = Camera(c.name, c.K, c.dist, turn @ c.R, turn @ c.t, c.image_size)
+    assert 3 not in select_views(CameraRig(tuple(cams)), kp.keypoints, 5)
 
 
 def test_pipeline_preset_and_overrides():
@@ -116,3 +128,126 @@ def test_pipeline_preset_and_overrides():
         load_pipeline("keypoints", {"fit": {"iteratons": 3}})
     with pytest.raises(ConfigError, match="no such pipeline"):
         load_pipeline("nonexistent")
+
+
+def _exact_jacobian(fn, p, with_betas):
+    """Autograd Jacobian at ``delta = 0`` of ``fn`` applied to ``p`` retracted by the exact exponential map."""
+    from mocap.fitting.params import step_size
+
+    delta0 = torch.zeros(len(p), step_size(with_betas), dtype=torch.float64)
+    J = torch.autograd.functional.jacobian(lambda d: fn(p.retract(d, with_betas)), delta0, vectorize=True)  # (B, ..., B, P)
+    return torch.stack([J[b, ..., b, :] for b in range(len(p))])
+
+
+@pytest.mark.parametrize("with_betas", [False, True])
+def test_jacobians_match_exact_exponential_map(with_betas):
+    """The solver's cheap Jacobians (first-order retraction for keypoints, closed-form log-map Jacobian for
+    the priors) equal autograd through the exact exponential map, at large angles too."""
+    from mocap.fitting.priors import PriorConfig, prior_residuals
+    from mocap.fitting.solver import keypoint_jacobian, prior_jacobian
+
+    body = load_body(body_spec(), dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    aa = torch.randn(3, 24, 3, generator=g, dtype=torch.float64)
+    aa = aa / aa.norm(dim=-1, keepdim=True) * torch.rand(3, 24, 1, generator=g, dtype=torch.float64) * 2.8
+    aa[0, 4] = torch.tensor([-0.4, 0.1, 0.05])  # a hyperextended left knee: its limit term is active
+    p = BodyParams.from_poses(aa.reshape(3, 72), 0.5 * torch.randn(3, 10, generator=g, dtype=torch.float64),
+                              torch.randn(3, 3, generator=g, dtype=torch.float64))
+    from mocap.body.keypoints import keypoint_spec
+
+    for spec in (joints_spec(), keypoint_spec(body, "blazepose33")):  # joints; surface vertices (skinning, blend shapes)
+        pts = BodyPoints(body, spec)
+        J, X = keypoint_jacobian(pts, p, with_betas)
+        torch.testing.assert_close(X, pts.of(p))
+        torch.testing.assert_close(J, _exact_jacobian(pts.of, p, with_betas), rtol=1e-7, atol=1e-9)
+    cfg = PriorConfig(pose=2.0, limits=50.0, betas=3.0)
+    Jp, rp = prior_jacobian(p, with_betas, cfg)
+    residuals = lambda q: prior_residuals(q.body_pose, q.betas if with_betas else None, cfg)[0]
+    torch.testing.assert_close(rp, residuals(p))
+    assert rp[0, 69] > 0  # the left knee's limit residual
+    torch.testing.assert_close(Jp, _exact_jacobian(residuals, p, with_betas), rtol=1e-6, atol=1e-8)
+
+
+def test_projection_jacobian_matches_autograd():
+    from mocap.cameras import project
+    from mocap.fitting.kinematics import project_jacobian
+    from mocap.fitting.solver import Cameras
+
+    cams = Cameras.from_rig(ring_rig(3), torch.float64)
+    cams = Cameras(cams.K, cams.dist + torch.tensor([0.0, 0.05, 0.01, -0.02, 0.03], dtype=torch.float64), cams.R, cams.t)
+    X = torch.randn(2, 5, 3, dtype=torch.float64) * 0.5 + torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
+    uv, J = project_jacobian(X, cams.K, cams.dist, cams.R, cams.t)
+    torch.testing.assert_close(uv, cams.project(X))
+    auto = torch.autograd.functional.jacobian(lambda x: project(x, cams.K, cams.dist, cams.R, cams.t), X[:, None])
+    # auto: (B, V, N, 2, B, 1, N, 3) -> the diagonal blocks
+    expect = torch.stack([torch.stack([auto[b, :, n, :, b, 0, n] for n in range(5)], 1) for b in range(2)])
+    torch.testing.assert_close(J, expect)
+
+
+def test_leave_one_view_out_measures_the_held_out_view(scene):
+    """The held-out view takes no part in its own fit: shifting its detections by 10 px shows up as ~10 px."""
+    from mocap.fitting.lovo import leave_one_view_out
+
+    body, spec, rig, truth, _ = scene
+    kp = keypoints(body, spec, truth.index(slice(0, 4)), rig)
+    kp.keypoints[:, 2, :, 0] += 10.0
+    res = leave_one_view_out(kp, rig, body, spec, NO_SMOOTHING.replace(iterations=4), betas=truth.betas[0])
+    assert res.errors.shape == (4, 4, 24)
+    assert abs(res.per_view()["cam2"] - 10.0) < 1.0
+    assert set(res.per_keypoint()) == set(spec.names)
+
+
+def test_cli_shape_then_run(tmp_path, scene):
+    """`mocap shape` then `mocap run --shape --debug` on a small session: files, held betas, quality, errors."""
+    import h5py
+    import yaml
+    from typer.testing import CliRunner
+
+    from mocap.cli import app
+    from mocap.io.calibration_toml import save_rig
+    from mocap.io.keypoints_h5 import write_keypoints
+    from mocap.io.smpl_npz import load_sequence
+    from mocap.io.subject import load_subject
+
+    body, spec, rig, truth, _ = scene
+    root = tmp_path / "session"
+    (root / "output").mkdir(parents=True)
+    save_rig(rig, root / "calibration.toml")
+    write_keypoints(root / "output" / "keypoints2d.h5", keypoints(body, spec, truth.index(slice(0, 6)), rig, noise=0.5))
+    (root / "session.yaml").write_text(yaml.safe_dump({"body": body_spec(), "overrides": {"fit": {"iterations": 3}}}))
+    runner = CliRunner()
+    res = runner.invoke(app, ["shape", str(root), "--frames", "0:6", "-o", str(tmp_path / "subject.npz")])
+    assert res.exit_code == 0, res.output
+    subject = load_subject(tmp_path / "subject.npz")
+    assert subject.surface_model == body.name and subject.betas.shape == (10,) and subject.error_px < 3.0
+    res = runner.invoke(app, ["run", str(root), "--shape", str(tmp_path / "subject.npz"), "--debug"])
+    assert res.exit_code == 0, res.output
+    seq = load_sequence(root / "output" / "smpl.npz")
+    assert seq.poses.shape == (6, 24, 3) and np.array_equal(np.broadcast_to(seq.betas, (6, 10)), np.broadcast_to(subject.betas, (6, 10)))
+    assert seq.extra["reprojection_error_px"].shape == (6, 4) and seq.extra["views_used"].all()
+    with h5py.File(root / "output" / "fit.h5") as f:
+        assert f["iterations/error_px"].shape == (3, 6, 4)
+        err = f["iterations/error_px"][:]
+        assert np.nanmean(err[-1]) < np.nanmean(err[0]) + 1e-3  # the loop does not make things worse
+    (root / "calibration.toml").unlink()
+    res = runner.invoke(app, ["run", str(root)])
+    assert res.exit_code == 2 and "calibration.toml" in res.output
+
+
+def test_steady_torso_replaces_flipped_and_missing_frames():
+    from mocap.fitting.initialize import steady_torso
+
+    t = torch.arange(20, dtype=torch.float64)
+    G = axis_angle_to_matrix(torch.stack([0 * t, 0.05 * t, 0 * t], -1))  # turning slowly about y
+    hips = torch.stack([0.01 * t, 0 * t + 0.9, 0 * t], -1)
+    ok = torch.ones(20, dtype=torch.bool)
+    bad_G, bad_hips = G.clone(), hips.clone()
+    bad_G[7] = G[7] @ axis_angle_to_matrix(torch.tensor([0.0, np.pi, 0.0], dtype=torch.float64))  # left/right swap
+    ok[12] = False
+    bad_G[12], bad_hips[12] = torch.eye(3, dtype=torch.float64), torch.nan
+    G2, hips2 = steady_torso(bad_G, bad_hips, ok)
+    keep = torch.ones(20, dtype=torch.bool)
+    keep[[7, 12]] = False
+    assert torch.equal(G2[keep], G[keep]) and torch.equal(hips2[keep], hips[keep])
+    assert (geodesic_angle(G2[[7, 12]], G[[7, 12]]) < 0.06).all()
+    assert (hips2[12] - hips[12]).norm() < 0.02

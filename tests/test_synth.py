@@ -376,3 +376,11 @@ def test_scaled_ring_rig_sees_the_same_picture_smaller():
         np.testing.assert_allclose(b.project(X), (a.project(X) + 0.5) / 2 - 0.5, atol=1e-9)
     with pytest.raises(ConfigError, match="image scale"):
         ring_rig(3, np.random.default_rng(5), scale=2.0)
+
+
+def test_calibrate_refuses_to_overwrite_the_synthetic_truth(tmp_path, any_body_spec):
+    out = _synth(tmp_path, any_body_spec, "s", "--cameras", "2", "--frames", "3")
+    truth = (out / "calibration.toml").read_text()
+    res = runner.invoke(app, ["calibrate", str(out)])
+    assert res.exit_code == 2 and "true rig of a synthetic session; pass -o" in res.output
+    assert (out / "calibration.toml").read_text() == truth

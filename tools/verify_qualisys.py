@@ -1,5 +1,6 @@
-"""Check the Qualisys import conventions by reprojection: BlazePose on a few frames of every view, triangulated
-with the imported cameras; the right conventions give the lowest cross-view reprojection error.
+"""Check the Qualisys import conventions by reprojection: BlazePose on the first frames of every view
+(`mocap.detect`), triangulated with the imported cameras; the right conventions give the lowest cross-view
+reprojection error.
 
     PYTHONPATH=. python tools/verify_qualisys.py ../shared/data/pose2sim_demo_single [--frames 10]
 """
@@ -13,46 +14,15 @@ import numpy as np
 
 from mocap.calib.qualisys import read_qca
 from mocap.cameras import Camera, CameraRig
-from mocap.io.video import probe, read_frames
+from mocap.detect.blazepose import DetectorConfig
+from mocap.detect.consistency import reprojection_errors
+from mocap.detect.parallel import detect_views
+from mocap.io.video import probe
 
 
-def blazepose(video: Path, frames: list[int]) -> np.ndarray:
-    """(F, 33, 3) pixels and visibility of BlazePose landmarks."""
-    import cv2
-    import mediapipe as mp
-
-    out = np.full((len(frames), 33, 3), np.nan)
-    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
-        for k, (i, img) in enumerate((i, f) for i, f in enumerate(read_frames(video)) if i in frames):
-            res = pose.process(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-            if res.pose_landmarks:
-                h, w = img.shape[:2]
-                out[k] = [(p.x * w, p.y * h, p.visibility) for p in res.pose_landmarks.landmark]
-    return out
-
-
-def reprojection_error(rig: CameraRig, uv: np.ndarray, min_vis: float = 0.8) -> float:
-    """Median pixel error of DLT-triangulated landmarks reprojected into the views: ``uv`` (V, F, J, 3)."""
-    import cv2
-
-    V, F, J, _ = uv.shape
-    errors = []
-    for f in range(F):
-        for j in range(J):
-            ok = uv[:, f, j, 2] > min_vis
-            if ok.sum() < 3:
-                continue
-            A = []
-            for v in np.flatnonzero(ok):
-                cam = rig[v]
-                xy = cv2.undistortPoints(uv[v, f, j, :2].reshape(1, 1, 2), cam.K, cam.dist).ravel()
-                P = np.concatenate([cam.R, cam.t[:, None]], 1)
-                A += [xy[0] * P[2] - P[0], xy[1] * P[2] - P[1]]
-            X = np.linalg.svd(np.array(A))[2][-1]
-            X = X[:3] / X[3]
-            for v in np.flatnonzero(ok):
-                errors.append(np.linalg.norm(rig[v].project(X[None])[0] - uv[v, f, j, :2]))
-    return float(np.median(errors))
+def median_error(rig: CameraRig, keypoints: np.ndarray, min_confidence: float = 0.8) -> float:
+    """Median pixel error of keypoints ``(F, V, J, 3)`` triangulated from the confident views and reprojected."""
+    return float(np.nanmedian(reprojection_errors(keypoints, rig, min_confidence)))
 
 
 def variants(rig: CameraRig, widths: dict[str, int]) -> dict[str, CameraRig]:
@@ -98,10 +68,10 @@ def main() -> None:
     rig = read_qca(a.data / "calibration" / "Calib.qca.txt")
     videos = {c.name: a.data / "videos" / f"{c.name}.mp4" for c in rig}
     widths = {n: probe(p).width for n, p in videos.items()}
-    frames = list(np.linspace(0, probe(videos[rig.names[0]]).frames - 1, a.frames).round().astype(int))
-    uv = np.stack([blazepose(videos[n], frames) for n in rig.names])
+    views = detect_views(videos, DetectorConfig(), stop=a.frames)
+    keypoints = np.concatenate([views[n].keypoints for n in rig.names], 1)  # (F, V, J, 3)
     for name, r in variants(rig, widths).items():
-        print(f"{reprojection_error(r, uv):7.2f} px  {name}")
+        print(f"{median_error(r, keypoints):7.2f} px  {name}")
 
 
 if __name__ == "__main__":

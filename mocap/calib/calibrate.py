@@ -4,7 +4,9 @@
    full K and ``(k1, k2, p1, p2)`` (k3 held at 0 unless asked: it overfits board footage); views more oblique
    than ``max_view_angle`` are dropped (corner detection degrades there).
 2. First rig: board pose per camera and frame by PnP, chained over the camera graph and robustly averaged by
-   aniposelib's ``get_initial_extrinsics``.
+   aniposelib's ``get_initial_extrinsics``. Views up to ``max_view_angle`` count, or up to ``max_pose_angle``
+   (70 degrees) when the tighter limit leaves cameras that share no frame: two cameras 90 degrees apart on a
+   ring only ever see the board together at ~45 degrees each.
 3. Bundle adjustment of everything at once, rigid-board model (`mocap.calib.bundle`); gross outliers dropped,
    then refined again. aniposelib's ``CameraGroup.bundle_adjust_iter`` is not used: it refines one focal
    length and k1 per camera over free 3D points, cannot reach the intrinsics accuracy we test for, and costs
@@ -36,6 +38,7 @@ BOARD_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 CAMERA_TO_WORLD = np.diag([1.0, -1.0, -1.0])
 
 MIN_FRAMES = 6
+MIN_LINK_FRAMES = 2
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,9 @@ def calibrate_intrinsics(det: BoardDetections, board: Board, max_frames: int = 6
     return Intrinsics(K, dist.ravel()[:5], float(rms), len(obj))
 
 
-def _board_poses(det: BoardDetections, board: Board, intr: Intrinsics, max_view_angle: float) -> np.ndarray:
-    """(M, 6) board-to-camera rvec, tvec per detection; NaN where PnP fails or the view is too oblique."""
+def _board_poses(det: BoardDetections, board: Board, intr: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 6) board-to-camera rvec, tvec per detection (NaN where PnP fails) and (M,) view angles in degrees
+    (inf where PnP fails)."""
     import cv2
 
     out = np.full((len(det), 6), np.nan)
@@ -127,15 +131,15 @@ def _board_poses(det: BoardDetections, board: Board, intr: Intrinsics, max_view_
     valid = ~np.isnan(out[:, 0])
     angles = np.full(len(det), np.inf)
     angles[valid] = _view_angles(board.object_points, out[valid, :3], out[valid, 3:])
-    out[angles > max_view_angle] = np.nan
-    return out
+    return out, angles
 
 
 def _components(pair_frames: np.ndarray) -> list[list[int]]:
-    """Connected components of the camera graph (an edge where two cameras share a frame)."""
+    """Connected components of the camera graph: an edge where two cameras share ``MIN_LINK_FRAMES`` frames
+    (aniposelib's pose averaging fails on a single one, and one frame would not be trustworthy anyway)."""
     from scipy.sparse.csgraph import connected_components
 
-    n, labels = connected_components(pair_frames > 0, directed=False)
+    n, labels = connected_components(pair_frames >= MIN_LINK_FRAMES, directed=False)
     return [list(np.flatnonzero(labels == k)) for k in range(n)]
 
 
@@ -155,9 +159,12 @@ def _transform_rig(R: np.ndarray, t: np.ndarray, Q: np.ndarray, s: np.ndarray) -
 
 
 def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame: int | None = None,
-                  max_intrinsic_frames: int = 60, fix_k3: bool = True, max_view_angle: float = 50.0, outlier_px: float = 3.0,
+                  max_intrinsic_frames: int = 60, fix_k3: bool = True, max_view_angle: float = 50.0,
+                  max_pose_angle: float = 70.0, outlier_px: float = 3.0,
                   progress: Progress | None = None) -> RigCalibration:
-    """Calibrate the cameras that filmed ``board``, frames synchronised across ``detections``."""
+    """Calibrate the cameras that filmed ``board``, frames synchronised across ``detections``; views more
+    oblique than ``max_view_angle`` degrees are left out, unless the camera graph needs views up to
+    ``max_pose_angle`` to be connected."""
     from aniposelib.utils import get_initial_extrinsics
     from scipy.spatial.transform import Rotation
 
@@ -182,10 +189,17 @@ def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame:
     M, N = len(frames), board.num_corners
     corners = np.full((C, M, N, 2), np.nan)
     rtvecs = np.full((C, M, 6), np.nan)
+    angles = np.full((C, M), np.inf)
     for c, (d, intr) in enumerate(zip(detections, intrinsics)):
         rows = np.searchsorted(frames, d.frames)
         corners[c, rows] = d.corners
-        rtvecs[c, rows] = _board_poses(d, board, intr, max_view_angle)
+        rtvecs[c, rows], angles[c, rows] = _board_poses(d, board, intr)
+    # oblique views only where the rig needs them to stay connected: their corners are less precise
+    limit = max_view_angle
+    strict = angles <= max_view_angle
+    if len(_components((strict[:, None, :] & strict[None, :, :]).sum(-1))) > 1:
+        limit = max_pose_angle
+    rtvecs[angles > limit] = np.nan
     seen = ~np.isnan(rtvecs[..., 0])  # (C, M)
     used = seen.any(0)  # frames left with no usable view (all too oblique) carry nothing
     frames, corners, rtvecs, seen = frames[used], corners[:, used], rtvecs[:, used], seen[:, used]
@@ -196,7 +210,8 @@ def calibrate_rig(detections: list[BoardDetections], board: Board, origin_frame:
     if len(groups) > 1:
         listed = "; ".join(", ".join(names[i] for i in g) for g in groups)
         raise CalibrationError(f"the cameras form {len(groups)} groups that never saw the board at the same time "
-                               f"({listed}); film the board where cameras of different groups see it together")
+                               f"in {MIN_LINK_FRAMES}+ frames ({listed}); film the board where cameras of different "
+                               "groups see it together")
 
     # first rig: board-pose chains over the camera graph, robustly averaged (aniposelib)
     rvecs, tvecs = get_initial_extrinsics(rtvecs, names)

@@ -13,20 +13,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from mocap.calib.board import Board
-from mocap.cameras import Camera, CameraRig
-
-
-def look_at(center, target, up=(0.0, 1.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
-    """World-to-camera ``R`` (3, 3), ``t`` (3,) of an OpenCV camera at ``center`` looking at ``target``, with
-    the world's ``up`` pointing up in the image."""
-    center, target, up = (np.asarray(v, dtype=np.float64) for v in (center, target, up))
-    z = target - center
-    z /= np.linalg.norm(z)
-    x = np.cross(z, -up)  # image x right, image y (down) opposite to up
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z])
-    return R, -R @ center
+from mocap.cameras import Camera, CameraRig, look_at
 
 
 class BoardRenderer:

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from mocap.rotations import chordal_mean
 
-__all__ = ["Proposals", "average_proposals", "AVERAGING_MODES"]
+__all__ = ["Proposals", "average_proposals", "rotation_median", "AVERAGING_MODES"]
 
 AVERAGING_MODES = ("chordal", "median")
 _MEDIAN_ITERATIONS = 8
@@ -49,6 +49,11 @@ def _rotation_mean(Rs: Tensor, w: Tensor, mode: str) -> Tensor:
             d = torch.linalg.matrix_norm(Rs - X[:, None]).clamp_min(1e-6)
             X = chordal_mean(Rs, w / d, dim=1)
     return X
+
+
+def rotation_median(Rs: Tensor, w: Tensor) -> Tensor:
+    """Weighted chordal L1 mean over dim 1: ``(B, V, J, 3, 3)``, weights ``(B, V, J)`` -> ``(B, J, 3, 3)``."""
+    return _rotation_mean(Rs, w, "median")
 
 
 def _finite_rotations(Rs: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:

@@ -54,7 +54,11 @@ class FitConfig:
     averaging: Literal["chordal", "median"] = "chordal"
     """Rotation averaging: chordal L2 mean (ReFit) or chordal L1 mean (robust to one wrong view)."""
     damping: float = 0.01
-    """Levenberg-Marquardt damping, relative to the diagonal of the normal matrix."""
+    """Levenberg-Marquardt damping of the joint step (combine: joint), relative to the diagonal of the normal matrix."""
+    view_damping: float = 1.0
+    """The same for each view's own step (combine: average). One view hardly constrains depth, so its
+    undamped step moves the body along its rays by as much as its noise allows; heavy damping keeps each
+    proposal near the current body and lets the average do the work (benchmarks/fitting.py)."""
     min_confidence: float = 0.3
     """Detections with a lower confidence are ignored."""
     min_keypoints: int = 6
@@ -75,18 +79,42 @@ class FitConfig:
     ik: IKConfig = field(default_factory=IKConfig)
     triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    threads: int = 1
+    """torch CPU threads while fitting (restored after). The solver's many small batched products gain
+    nothing from more, and spinning threads cost several times the work on a busy machine; 0 keeps torch's."""
 
     def replace(self, **changes) -> "FitConfig":
         return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
+class RefitConfig:
+    """The learned updater (ReFit, :mod:`mocap.fitting.refit`): a released checkpoint on per-view crops."""
+
+    checkpoint: str | None = None
+    """Path of a released ``checkpoint_best.pth.tar``; ``mocap run --checkpoint`` overrides it."""
+    iterations: int = 10
+    """Feedback-update steps per frame (the paper reports 5 and 10)."""
+    mode: Literal["world", "reference"] = "world"
+    """world: one world-frame body reprojected with the real cameras; reference: the official REFIT_MV averaging."""
+    averaging: Literal["chordal", "median"] = "chordal"
+    box_margin: float = 1.2
+    """Crop side = this times the longer side of the detector's person box (ReFit's demo uses 1.2)."""
+    frames_per_batch: int = 4
+    """Frames per network call (views x this many crops)."""
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
-    """A pipeline preset: which updater drives the fit, and its settings."""
+    """A pipeline preset: which updater drives the fit, and its settings.
+
+    updater: ``keypoints`` (no learned weights), ``refit`` (the ReFit network, needs a checkpoint and SMPL
+    files) or ``refit+keypoints`` (ReFit's result as the starting point of the keypoint updater)."""
 
     name: str = "keypoints"
-    updater: Literal["keypoints"] = "keypoints"
+    updater: Literal["keypoints", "refit", "refit+keypoints"] = "keypoints"
     fit: FitConfig = field(default_factory=FitConfig)
+    refit: RefitConfig = field(default_factory=RefitConfig)
 
 
 PIPELINES_DIR = Path(__file__).resolve().parents[1] / "pipelines"

@@ -36,6 +36,32 @@ def torso_frame(X: Tensor, names: tuple[str, ...]) -> tuple[Tensor, Tensor, Tens
     return torch.where(ok[:, None, None], G, torch.eye(3, dtype=X.dtype)), mid_hip, ok
 
 
+def steady_torso(G: Tensor, mid_hip: Tensor, ok: Tensor, radius: int = 5, max_angle: float = 0.8) -> tuple[Tensor, Tensor]:
+    """Torso frames ``G`` (B, 3, 3) and hip midpoints (B, 3) of consecutive frames, with each frame that is
+    missing (``ok`` False) or turned more than ``max_angle`` radians from the robust (chordal L1) mean of its
+    ``radius`` neighbours on either side replaced by that mean (hips: the neighbours' median).
+
+    A torso triangulated from one left/right-swapped or outlying keypoint turns the body by up to 180
+    degrees, a start from which neither the IK nor the 2D fit recovers; real torsos do not turn that fast.
+    """
+    from mocap.fitting.averaging import rotation_median
+    from mocap.rotations import geodesic_angle
+
+    B = len(G)
+    offsets = torch.arange(-radius, radius + 1)
+    nb = (torch.arange(B)[:, None] + offsets).clamp(0, B - 1)  # (B, W)
+    w = ok[nb].to(G.dtype)
+    if not ok.any():
+        return G, mid_hip
+    ref = rotation_median(G[nb][:, :, None], w[..., None])[:, 0]  # (B, 3, 3)
+    hips = torch.where(ok[nb][..., None], mid_hip[nb], torch.nan).nanmedian(1).values
+    lonely = w.sum(1) == 0  # no valid neighbour: the batch's median instead
+    ref = torch.where(lonely[:, None, None], rotation_median(G[None, :, None], ok[None, :, None].to(G.dtype))[:, 0], ref)
+    hips = torch.where(lonely[:, None], mid_hip[ok].median(0).values, hips)
+    bad = ~ok | (geodesic_angle(G, ref) > max_angle)
+    return torch.where(bad[:, None, None], ref, G), torch.where(bad[:, None], hips, mid_hip)
+
+
 def fit_to_points(points: BodyPoints, X: Tensor, p: BodyParams, hold_betas: bool, cfg: IKConfig,
                   priors: PriorConfig) -> BodyParams:
     """Inverse kinematics: damped Gauss-Newton on robust 3D distances to ``X`` (B, K, 3), NaN ignored."""
@@ -60,16 +86,18 @@ def initialize(points: BodyPoints, X: Tensor, betas: Tensor, hold_betas: bool, c
                warm: BodyParams | None = None) -> tuple[BodyParams, Tensor]:
     """Bodies for ``B`` frames from their triangulated keypoints ``X`` (B, K, 3).
 
-    Global orientation and translation come from each frame's hips and shoulders; body pose from ``warm``
+    Global orientation and translation come from each frame's hips and shoulders (steadied by
+    :func:`steady_torso`); body pose from ``warm``
     (e.g. the previous frame's fit, broadcast) or the rest pose; then :func:`fit_to_points`.
     Returns the bodies and a mask (B,) of frames whose torso was triangulated.
     """
     B = X.shape[0]
     G, mid_hip, ok = torso_frame(X, points.names)
+    G, mid_hip = steady_torso(G, mid_hip, ok)
     rest = BodyParams.rest(B, X.dtype)
     pose = rest.body_pose if warm is None else warm.body_pose.expand(B, 23, 3, 3)
     betas = betas.expand(B, -1)
     pelvis = points.body.rest_joints(betas)[:, 0]
-    transl = torch.where(ok[:, None], mid_hip - pelvis, torch.zeros_like(mid_hip))
+    transl = torch.where(torch.isfinite(mid_hip).all(-1, keepdim=True), mid_hip - pelvis, torch.zeros_like(mid_hip))
     p = BodyParams(G, pose.clone(), betas, transl)
     return fit_to_points(points, X, p, hold_betas, cfg, priors), ok

@@ -25,14 +25,6 @@ def step_size(with_betas: bool) -> int:
     return NUM_ROT + 3 + (NUM_BETAS if with_betas else 0)
 
 
-def _first_order_rotation(w: Tensor) -> Tensor:
-    """``I + [w]x`` for ``w`` (*, 3)."""
-    x, y, z = w.unbind(-1)
-    o = torch.zeros_like(x)
-    skew = torch.stack([o, -z, y, z, o, -x, -y, x, o], -1).unflatten(-1, (3, 3))
-    return torch.eye(3, dtype=w.dtype) + skew
-
-
 @dataclass(frozen=True)
 class BodyParams:
     """SMPL parameters of ``B`` frames in the world frame (metres, y up); methods other than :meth:`index`,
@@ -61,15 +53,9 @@ class BodyParams:
         return cls(eye.expand(B, 3, 3).clone(), eye.expand(B, 23, 3, 3).clone(),
                    torch.zeros(B, NUM_BETAS, dtype=dtype), torch.zeros(B, 3, dtype=dtype))
 
-    def retract(self, delta: Tensor, with_betas: bool, first_order: bool = False) -> "BodyParams":
-        """Apply a step ``delta`` ``(*, P)`` whose leading axes broadcast against the batch.
-
-        ``first_order`` replaces ``exp(delta_j)`` by ``I + [delta_j]x``: same value and derivative at
-        ``delta = 0``, so Jacobians taken there are exact, at a fraction of the exponential map's cost.
-        """
-        w = delta[..., :NUM_ROT].unflatten(-1, (24, 3))
-        inc = _first_order_rotation(w) if first_order else axis_angle_to_matrix(w)
-        rot = self.rotations @ inc
+    def retract(self, delta: Tensor, with_betas: bool) -> "BodyParams":
+        """Apply a step ``delta`` ``(*, P)`` whose leading axes broadcast against the batch."""
+        rot = self.rotations @ axis_angle_to_matrix(delta[..., :NUM_ROT].unflatten(-1, (24, 3)))
         transl = self.transl + delta[..., NUM_ROT:NUM_ROT + 3]
         betas = self.betas + delta[..., NUM_ROT + 3:] if with_betas else self.betas.expand(*transl.shape[:-1], NUM_BETAS)
         return BodyParams.from_rotations(rot, betas, transl)

@@ -37,22 +37,20 @@ POSE_SIGMA = torch.tensor(list(_POSE_SIGMA.values()))  # (23, 3)
 _LIMITS = ((3, 0, -1.0), (4, 0, -1.0), (17, 1, 1.0), (18, 1, -1.0))
 
 
-def axis_angle_factor(R: Tensor) -> Tensor:
-    """``theta / sin(theta)`` ``(*, 1)`` of rotations ``R`` (*, 3, 3), 1 at the identity."""
-    angle = matrix_to_axis_angle(R).norm(dim=-1, keepdim=True)
-    return torch.where(angle > 1e-4, angle / torch.sin(angle).clamp_min(1e-4), torch.ones_like(angle))
+def right_jacobian_inverse(aa: Tensor) -> Tensor:
+    """``(*, 3)`` axis-angle ``phi`` -> ``(*, 3, 3)`` ``J_r^-1(phi)``: ``log(exp(phi) exp(w)) = phi + J_r^-1(phi) w + O(|w|^2)``.
 
-
-def _axis_angle(R: Tensor, factor: Tensor | None) -> Tensor:
-    """Axis-angle of ``R`` (*, 3, 3) as ``factor * vee(R - R^T) / 2``, with ``factor`` from
-    :func:`axis_angle_factor`, computed here when None or given as a constant.
-
-    A constant factor (taken at the linearisation point) keeps the value exact there and drops from the
-    derivative only the factor's own, second order near the identity: the prior's Jacobian then costs a
-    fraction of the quaternion route's under jacfwd.
+    ``I + [phi]x / 2 + (1/theta^2 - (1 + cos theta) / (2 theta sin theta)) [phi]x^2``; the last factor tends to
+    1/12 at the identity (series used below 1e-3 rad, where the closed form cancels badly).
     """
-    skew = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1) / 2
-    return (axis_angle_factor(R) if factor is None else factor) * skew
+    theta = aa.norm(dim=-1, keepdim=True)[..., None]  # (*, 1, 1)
+    x, y, z = aa.unbind(-1)
+    o = torch.zeros_like(x)
+    W = torch.stack([o, -z, y, z, o, -x, -y, x, o], -1).unflatten(-1, (3, 3))
+    safe = theta.clamp_min(1e-3)
+    c = torch.where(theta > 1e-3, 1 / safe**2 - (1 + torch.cos(safe)) / (2 * safe * torch.sin(safe)),
+                    1 / 12 + theta**2 / 720)
+    return torch.eye(3, dtype=aa.dtype) + W / 2 + c * (W @ W)
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,35 @@ def num_prior_residuals(with_betas: bool) -> int:
     return 23 * 3 + len(_LIMITS) + (10 if with_betas else 0)
 
 
-def prior_residuals(body_pose: Tensor, betas: Tensor | None, cfg: PriorConfig, factor: Tensor | None = None) -> Tensor:
-    """``body_pose`` (B, 23, 3, 3), ``betas`` (B, 10) or None when held -> residuals ``(B, N)``.
+def prior_residuals(body_pose: Tensor, betas: Tensor | None, cfg: PriorConfig) -> tuple[Tensor, Tensor]:
+    """``body_pose`` (B, 23, 3, 3), ``betas`` (B, 10) or None when held -> residuals ``(B, N)`` and their
+    Jacobian ``(B, N, 69 [+ 10])`` with respect to right increments of the 23 joint rotations
+    (``R_j <- R_j exp(w_j)``) and, unless held, betas increments.
 
-    ``factor`` (B, 23, 1): see :func:`_axis_angle`; pass it (constant) when differentiating.
+    Closed form (the log map's right Jacobian inverse): exact, and far cheaper than autograd through the
+    rotation-to-axis-angle conversion.
     """
-    aa = _axis_angle(body_pose, factor)  # (B, 23, 3)
+    B = body_pose.shape[0]
+    aa = matrix_to_axis_angle(body_pose)  # (B, 23, 3)
+    Jlog = right_jacobian_inverse(aa)  # (B, 23, 3, 3): d aa_j / d w_j
     sigma = POSE_SIGMA.to(aa)
-    res = [cfg.pose ** 0.5 * (aa / sigma).flatten(1)]
-    lim = torch.stack([torch.relu(s * aa[:, j, a]) for j, a, s in _LIMITS], 1)
-    res.append(cfg.limits ** 0.5 * lim)
+    w_pose, w_lim = cfg.pose ** 0.5, cfg.limits ** 0.5
+    res = [w_pose * (aa / sigma).flatten(1)]
+    # Block-diagonal over joints: row (j, a) depends on joint j's increment only.
+    J_pose = aa.new_zeros(B, 23, 3, 23, 3)
+    J_pose.diagonal(dim1=1, dim2=3).copy_((w_pose * Jlog / sigma[..., None]).permute(0, 2, 3, 1))
+    jac = [J_pose.reshape(B, 69, 69)]
+    lim, lim_jac = [], []
+    for j, a, s in _LIMITS:
+        active = (s * aa[:, j, a] > 0).to(aa.dtype)
+        lim.append(w_lim * torch.relu(s * aa[:, j, a]))
+        row = aa.new_zeros(B, 23, 3)
+        row[:, j] = w_lim * s * active[:, None] * Jlog[:, j, a]
+        lim_jac.append(row.flatten(1))
+    res.append(torch.stack(lim, 1))
+    jac.append(torch.stack(lim_jac, 1))
     if betas is not None:
         res.append(cfg.betas ** 0.5 * betas)
-    return torch.cat(res, 1)
+        jac = [torch.cat([J, J.new_zeros(B, J.shape[1], 10)], 2) for J in jac]
+        jac.append(torch.cat([aa.new_zeros(B, 10, 69), cfg.betas ** 0.5 * torch.eye(10, dtype=aa.dtype).expand(B, 10, 10)], 2))
+    return torch.cat(res, 1), torch.cat(jac, 1)

@@ -80,9 +80,11 @@ class Inputs:
     keypoints: Keypoints2D
     rig: object  # CameraRig in the keypoints' view order
     spec: object
+    checkpoint: Path | None = None  # ReFit checkpoint (learned pipelines)
 
 
-def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None) -> Inputs:
+def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None,
+                checkpoint: Path | None = None, need_checkpoint: bool = False) -> Inputs:
     root = Path(root)
     if not root.is_dir():
         raise InputDataError(f"{root}: session folder not found")
@@ -93,8 +95,12 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
             raise ConfigError(f"--combine {combine!r}: use average or joint")
         overrides = {**overrides, "fit": {**overrides.get("fit", {}), "combine": combine}}
     pcfg = load_pipeline(pipeline or scfg.pipeline, overrides)
-    if pcfg.updater != "keypoints":
-        raise ConfigError(f"pipeline {pcfg.name!r} uses the {pcfg.updater!r} updater, which `mocap run` cannot run yet")
+    body = None
+    if pcfg.updater != "keypoints":  # ReFit: SMPL's mesh and a checkpoint, checked before any detection runs
+        from mocap.fitting.refit.session import refit_requirements
+
+        body, checkpoint = refit_requirements(checkpoint or pcfg.refit.checkpoint, scfg.body, scfg.gender,
+                                              need_checkpoint)
     rig_all = load_rig(root / "calibration.toml")
     kp = _keypoints(root)
     missing = [c for c in kp.cameras if c not in rig_all]
@@ -107,8 +113,8 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
             raise ConfigError(f"--views {views}: multi-view fitting needs at least 2 views")
         keep = select_views(rig_all.subset(kp.cameras), kp.keypoints, views, pcfg.fit.min_confidence)
         kp = kp.select([kp.cameras[i] for i in keep])
-    body = load_body(scfg.body, scfg.gender)
-    return Inputs(root, scfg, pcfg, body, kp, rig_all.subset(kp.cameras), keypoint_spec(body, kp.format))
+    body = load_body(scfg.body, scfg.gender) if body is None else body
+    return Inputs(root, scfg, pcfg, body, kp, rig_all.subset(kp.cameras), keypoint_spec(body, kp.format), checkpoint)
 
 
 def _metadata(inp: Inputs, extra: dict) -> dict:
@@ -129,13 +135,25 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
 
 
 def run_session(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
-                combine: str | None = None, debug: bool = False, progress: Progress | None = None) -> tuple[FitResult, Path]:
-    """Fit the session's keypoints and write ``output/smpl.npz`` (and ``output/fit.h5`` with ``debug``)."""
-    inp = load_inputs(root, views, pipeline, combine)
+                combine: str | None = None, debug: bool = False, progress: Progress | None = None,
+                checkpoint: Path | None = None) -> tuple[FitResult, Path]:
+    """Fit the session (the pipeline's updater: keypoints, ReFit, or ReFit then keypoints) and write
+    ``output/smpl.npz`` (and ``output/fit.h5`` with ``debug``)."""
+    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True)
     betas = load_shape(Path(shape), inp.body) if shape is not None else None
-    result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug)
+    extra = {}
+    start = None
+    if inp.pipeline.updater != "keypoints":
+        from mocap.fitting.refit.session import fit_refit_session
+
+        result, extra["refit"] = fit_refit_session(inp.root, inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline,
+                                                   inp.checkpoint, betas, progress)
+        start = result.params
+    if inp.pipeline.updater != "refit":
+        result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
+                              start=start)
     out = inp.root / "output" / "smpl.npz"
-    meta = _metadata(inp, {"shape_file": str(shape) if shape else None})
+    meta = _metadata(inp, {"shape_file": str(shape) if shape else None, **extra})
     save_sequence(out, fitted_sequence(result, inp.body, meta))
     if debug:
         write_diagnostics(inp.root / "output" / "fit.h5", result, meta)

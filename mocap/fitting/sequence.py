@@ -6,6 +6,7 @@ whose cameras are in the keypoints' view order. Shapes: ``F`` frames, ``V`` view
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -91,6 +92,18 @@ def reprojection_error(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Ten
     return px, at_body
 
 
+@contextlib.contextmanager
+def _threads(n: int):
+    """torch's CPU thread count set to ``n`` (0: unchanged) for the duration."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _batches(frames: np.ndarray, size: int):
     for i in range(0, len(frames), size):
         yield frames[i:i + size]
@@ -104,6 +117,11 @@ def fit_shape(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitCo
     Every frame is fitted with free betas by the multi-view loop (betas averaged over views at each
     iteration); the subject's betas are the mean over frames weighted by the number of views.
     """
+    with _threads(cfg.threads):
+        return _fit_shape(kp, rig, body, spec, cfg, frames, progress)
+
+
+def _fit_shape(kp, rig, body, spec, cfg, frames, progress) -> ShapeResult:
     points = BodyPoints(body, spec)
     obs = _observations(kp, rig, points, cfg)
     good = np.flatnonzero((obs.voting.sum(1) >= cfg.min_views).numpy())
@@ -131,7 +149,7 @@ def fit_shape(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitCo
 
 
 def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig, betas: Tensor | None = None,
-                 progress: Progress | None = None, debug: bool = False) -> FitResult:
+                 progress: Progress | None = None, debug: bool = False, start: BodyParams | None = None) -> FitResult:
     """Fit every frame of ``kp``.
 
     Args:
@@ -139,7 +157,14 @@ def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: Fi
         betas: ``(10,)`` the subject's shape (Shape ReFit: held bit-exactly); fitted by :func:`fit_shape` when None.
         progress: called with (frames done, total).
         debug: keep per-iteration diagnostics in ``FitResult.diagnostics``.
+        start: ``F`` starting bodies (world frame, e.g. ReFit's) used instead of triangulation and inverse
+            kinematics where finite; their root joints are kept when their betas differ from the subject's.
     """
+    with _threads(cfg.threads):
+        return _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start)
+
+
+def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> FitResult:
     points = BodyPoints(body, spec)
     obs = _observations(kp, rig, points, cfg)
     cams = Cameras.from_rig(rig, body.dtype)
@@ -163,6 +188,11 @@ def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: Fi
     for idx in _batches(frames, cfg.batch_size):
         t = torch.as_tensor(idx)
         p, _ = initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)
+        if start is not None:
+            s = start.index(t)
+            shift = body.rest_joints(torch.nan_to_num(s.betas))[:, 0] - body.rest_joints(betas[None])[:, 0]
+            s = BodyParams(s.global_orient, s.body_pose, p.betas, s.transl + shift)
+            p = s.where(torch.isfinite(s.transl).all(-1) & torch.isfinite(s.rotations).flatten(1).all(-1), p)
         if warm is None:
             flags[idx[0]] |= FLAGS["reinitialized"]
         batch_stats: list[IterationStats] | None = [] if debug else None

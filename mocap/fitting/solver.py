@@ -7,9 +7,10 @@ Energy of one frame, summed over views ``v`` and keypoints ``k``::
 ``e_vk`` is the reprojection error in pixels, ``s_v = depth_v / f_v`` converts it to metres at the body's
 distance (so the balance against the priors does not depend on the resolution or the camera distance),
 ``c_vk`` the detector's confidence times the keypoint's weight, ``rho`` Geman-McClure with scale
-``robust_scale`` (metres), minimised by iteratively reweighted least squares. Jacobians come from
-``torch.func.jacfwd`` through the body's fast path and the cameras' projection, one pass for all views;
-a view's Gauss-Newton system is then ``J_v^T W_v J_v`` plus the priors' share.
+``robust_scale`` (metres), minimised by iteratively reweighted least squares. Jacobians: the keypoints'
+once per frame for all views (:mod:`mocap.fitting.kinematics`, only the keypoints the loss needs), chained
+with each view's projection Jacobian; a view's Gauss-Newton system is then ``J_v^T W_v J_v`` plus the
+priors' share.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from torch import Tensor
 
 from mocap.body.model import BodyModel
 from mocap.cameras import project, world_to_camera
+from mocap.fitting.kinematics import pose_jacobian, project_jacobian
 from mocap.fitting.params import NUM_ROT, BodyParams, step_size
-from mocap.fitting.priors import PriorConfig, axis_angle_factor, prior_residuals
+from mocap.fitting.priors import PriorConfig, prior_residuals
 
 
 class BodyPoints:
@@ -116,28 +118,31 @@ def geman_mcclure_weights(e: Tensor, scale: float) -> Tensor:
 
 
 def keypoint_jacobian(points: BodyPoints, p: BodyParams, with_betas: bool) -> tuple[Tensor, Tensor]:
-    """World keypoints ``(B, K, 3)`` at ``p`` and their Jacobian ``(B, K, 3, P)`` with respect to a step."""
+    """Jacobian ``(B, K, 3, P)`` with respect to a step, and the world keypoints ``(B, K, 3)`` at ``p``.
 
-    def keypoints(delta, rot, betas, transl):
-        q = BodyParams.from_rotations(rot[None], betas[None], transl[None]).retract(delta[None], with_betas, first_order=True)
-        out = points.of(q)[0]
-        return out, out
-
-    delta0 = p.transl.new_zeros(len(p), step_size(with_betas))
-    return torch.func.vmap(torch.func.jacfwd(keypoints, has_aux=True))(delta0, p.rotations, p.betas, p.transl)
+    Rotations and translation in closed form (:func:`mocap.fitting.kinematics.pose_jacobian`). At fixed
+    rotations the keypoints are affine in betas (blend shapes and rest joints are linear, the kinematic
+    chain then only rotates and translates), so the betas columns are exact differences of one batched
+    forward pass at ``betas`` and ``betas + e_i``.
+    """
+    J, X = pose_jacobian(points.body, points.gather, points.vertex_ids, p.rotations, p.betas, p.transl)
+    if not with_betas:
+        return J, X
+    B = len(p)
+    basis = torch.cat([torch.zeros(1, 10, dtype=p.betas.dtype), torch.eye(10, dtype=p.betas.dtype)])
+    rep = lambda x: x[:, None].expand(B, 11, *x.shape[1:]).flatten(0, 1)
+    X_i = points(rep(p.global_orient), rep(p.body_pose), (p.betas[:, None] + basis).flatten(0, 1),
+                 rep(p.transl)).unflatten(0, (B, 11))  # at betas, then at betas + e_i
+    return torch.cat([J, (X_i[:, 1:] - X_i[:, :1]).permute(0, 2, 3, 1)], -1), X
 
 
 def prior_jacobian(p: BodyParams, with_betas: bool, priors: PriorConfig) -> tuple[Tensor, Tensor]:
-    """Prior residuals ``(B, N)`` at ``p`` and their Jacobian ``(B, N, P)``."""
-
-    def residuals(delta, rot, betas, factor):
-        q = BodyParams.from_rotations(rot[None], betas[None], betas.new_zeros(1, 3)).retract(delta[None], with_betas, first_order=True)
-        out = prior_residuals(q.body_pose, q.betas if with_betas else None, priors, factor[None])[0]
-        return out, out
-
-    delta0 = p.transl.new_zeros(len(p), step_size(with_betas))
-    factor = axis_angle_factor(p.body_pose)
-    return torch.func.vmap(torch.func.jacfwd(residuals, has_aux=True))(delta0, p.rotations, p.betas, factor)
+    """Jacobian ``(B, N, P)`` (zero for the root and translation) and residuals ``(B, N)`` of the priors at ``p``."""
+    rp, J = prior_residuals(p.body_pose, p.betas if with_betas else None, priors)
+    Jp = J.new_zeros(len(p), J.shape[1], step_size(with_betas))
+    Jp[..., 3:NUM_ROT] = J[..., :69]
+    Jp[..., NUM_ROT + 3:] = J[..., 69:]
+    return Jp, rp
 
 
 def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor, with_betas: bool,
@@ -145,23 +150,17 @@ def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf
     """Residuals and Jacobians at ``p`` (B frames) for observations ``uv`` (B, V, K, 2) px, ``conf`` (B, V, K).
 
     Missing keypoints have ``conf`` 0 (their ``uv`` may be anything finite). The 3D keypoints are
-    differentiated once per frame and chained with each view's projection, differentiated per point.
+    differentiated once per frame and chained with each view's projection Jacobian.
     """
     B, V, K = conf.shape
-    vmap, jacfwd = torch.func.vmap, torch.func.jacfwd
-
-    def pixels(x):
-        out = cams.project(x[None, None])[0, :, 0]  # (V, 2)
-        return out, out
-
     J_X, X = keypoint_jacobian(points, p, with_betas)  # (B,K,3,P), (B,K,3)
     Jp, rp = prior_jacobian(p, with_betas, priors)
-    J_uv, proj = vmap(vmap(jacfwd(pixels, has_aux=True)))(X.detach())  # (B,K,V,2,3), (B,K,V,2)
+    proj, J_uv = project_jacobian(X, cams.K, cams.dist, cams.R, cams.t)  # (B,V,K,2), (B,V,K,2,3)
     with torch.no_grad():
         depth = cams.depth(X).median(-1).values.clamp_min(0.1)  # (B, V)
         s = (depth / cams.K[:, 0, 0] / robust.sigma)[..., None, None]  # pixels -> unit-variance residual
-    r = (proj.transpose(1, 2) - uv) * s  # (B, V, K, 2)
-    J = torch.einsum("bkvij,bkjp->bvkip", J_uv, J_X) * s[..., None]
+    r = (proj - uv) * s  # (B, V, K, 2)
+    J = torch.einsum("bvkij,bkjp->bvkip", J_uv, J_X) * s[..., None]
     e_scaled = r.norm(dim=-1)  # (B, V, K) in units of sigma
     error_px = torch.where(conf > 0, e_scaled / s[..., 0], torch.nan)
     w = conf * geman_mcclure_weights(e_scaled * robust.sigma, robust.scale)

@@ -70,7 +70,7 @@ def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: T
 def _averaged_update(p, lin, Hd, gd, Hp, gp, voting, n_voting, cams, cfg, with_betas):
     # Each view carries 1/n of the priors, so the views' proposals agree where the joint energy is minimal.
     share = (1.0 / n_voting.clamp_min(1).to(Hp.dtype))[:, None, None]
-    steps = damped_solve(Hd + (Hp * share)[:, None], gd + (gp * share[..., 0])[:, None], cfg.damping)  # (B, V, P)
+    steps = damped_solve(Hd + (Hp * share)[:, None], gd + (gp * share[..., 0])[:, None], cfg.view_damping)  # (B, V, P)
     prop = p.unsqueeze(1).retract(steps, with_betas)  # (B, V, ...)
     nan = torch.tensor(float("nan"), dtype=steps.dtype)
     keep = voting[..., None]

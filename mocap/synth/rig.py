@@ -2,15 +2,15 @@
 
 World frame y up, floor at y = 0, the volume centred on the origin. Cameras stand on a ring 3-5 m from the
 centre at 1-2.5 m height, look at a point near the volume centre at chest height, and have 1080p or 4K
-sensors, focal lengths of 1000-2000 px (long ones only where a standing person still fits the frame) and mild radial-tangential distortion (at most a few percent
-displacement at the image corners).
+sensors, focal lengths of 1000-2000 px (long ones only where a standing person still fits the frame) and
+mild radial-tangential distortion (at most a few percent displacement at the image corners).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mocap.cameras import Camera, CameraRig
+from mocap.cameras import Camera, CameraRig, look_at
 from mocap.errors import ConfigError
 
 MIN_CAMERAS, MAX_CAMERAS = 2, 12
@@ -18,20 +18,6 @@ RESOLUTIONS = ((1920, 1080), (3840, 2160))
 FOCAL_RANGE = (1000.0, 2000.0)
 RADIUS_RANGE = (3.0, 5.0)
 HEIGHT_RANGE = (1.0, 2.5)
-UP = np.array([0.0, 1.0, 0.0])
-
-
-def look_at(center: np.ndarray, target: np.ndarray, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """``R`` (3, 3), ``t`` (3,) of a camera at ``center`` looking at ``target`` with world y up on the image's
-    up side (OpenCV camera frame: x right, y down, z forward), then rolled by ``roll`` radians."""
-    z = target - center
-    z = z / np.linalg.norm(z)
-    x = np.cross(z, UP)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    c, s = np.cos(roll), np.sin(roll)
-    R = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]]) @ np.stack([x, y, z])
-    return R, -R @ center
 
 
 def _distortion(rng: np.random.Generator, K: np.ndarray, size: tuple[int, int]) -> np.ndarray:

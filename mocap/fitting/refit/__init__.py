@@ -5,9 +5,9 @@
 """
 
 from .checkpoint import load_refit
-from .crop import CropGeometry, boxes_to_center_scale, crop_image
+from .crop import CropGeometry, geometry_of_map
 from .model import Refit, RefitOutput
 from .multiview import MULTIVIEW_MODES, RefitMultiviewResult, fit_refit_multiview, make_crops
 
-__all__ = ["Refit", "RefitOutput", "load_refit", "CropGeometry", "crop_image", "boxes_to_center_scale",
+__all__ = ["Refit", "RefitOutput", "load_refit", "CropGeometry", "geometry_of_map",
            "fit_refit_multiview", "make_crops", "RefitMultiviewResult", "MULTIVIEW_MODES"]

@@ -1,5 +1,8 @@
 """Crop geometry of ReFit/CLIFF: where a 256x256 crop lies in its full image, and the full-frame camera.
 
+Cutting crops and the ImageNet normalisation are :mod:`mocap.detect.crops` (SPIN's conventions, shared with
+the detector); this module holds the camera side.
+
 Conventions (as the released models were trained):
 - a crop is the square box of side ``b = 200 * scale`` pixels centred on ``center``, resized to 256x256;
   full-image pixel ``p`` maps to crop pixel ``(p - (center - b/2)) * 256 / b``;
@@ -19,11 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CROP_SIZE", "CropGeometry", "crop_image", "boxes_to_center_scale", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["CROP_SIZE", "CropGeometry", "geometry_of_map"]
 
 CROP_SIZE = 256
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -71,26 +72,11 @@ class CropGeometry:
         return CropGeometry(self.center[idx], self.scale[idx], self.focal[idx], self.img_center[idx])
 
 
-def boxes_to_center_scale(boxes: np.ndarray, margin: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
-    """``(*, 4)`` person boxes ``x0, y0, x1, y1`` -> centres ``(*, 2)`` and scales ``(*,)`` of square crops
-    ``margin`` times the box's longer side (ReFit's demo uses 1.2)."""
-    boxes = np.asarray(boxes, dtype=np.float64)
-    center = (boxes[..., :2] + boxes[..., 2:]) / 2
-    side = np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]) * margin
-    return center, side / 200
-
-
-def crop_image(image: np.ndarray, center, scale: float) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB image -> ``(3, 256, 256)`` float32 ImageNet-normalised crop; outside the image
-    is black, as in training.
-
-    The affine map is exactly :meth:`CropGeometry.to_crop`, so reprojections land on the crop's pixels.
-    """
-    import cv2
-
-    cx, cy = (float(v) for v in center)
-    k = CROP_SIZE / (200 * float(scale))
-    A = np.array([[k, 0, -(cx - 100 * scale) * k], [0, k, -(cy - 100 * scale) * k]], dtype=np.float64)
-    crop = cv2.warpAffine(image, A, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    crop = (crop.astype(np.float32) / 255 - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
-    return np.ascontiguousarray(crop.transpose(2, 0, 1))
+def geometry_of_map(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``center (..., 2)`` and ``scale (...)`` whose :meth:`CropGeometry.to_crop` is the image -> crop map
+    ``M (..., 2, 3)`` of a crop actually cut (:func:`mocap.detect.crops.crop_image` rounds its corners to
+    whole pixels, so the box asked for and the crop taken differ by a fraction of a pixel)."""
+    M = np.asarray(M, dtype=np.float64)
+    k = M[..., 0, 0]
+    center = (CROP_SIZE / 2 - M[..., :, 2]) / k[..., None]
+    return center, CROP_SIZE / (200 * k)

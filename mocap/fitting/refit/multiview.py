@@ -34,7 +34,7 @@ from mocap.errors import FittingError, InputDataError
 from mocap.fitting.averaging import Proposals, average_proposals
 from mocap.rotations import matrix_to_rot6d, rot6d_to_matrix
 
-from .crop import CROP_SIZE, CropGeometry, crop_image
+from .crop import CROP_SIZE, CropGeometry, geometry_of_map
 from .model import Merge, Refit
 from .smpl_head import RefitSMPL
 
@@ -117,14 +117,28 @@ class RefitMultiviewResult:
     meta: dict = field(default_factory=dict)
 
 
-def make_crops(images, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``V`` RGB uint8 images ``(H, W, 3)`` of one frame and their boxes ``center (V, 2)``, ``scale (V,)``
-    -> ``(V, 3, 256, 256)`` ImageNet-normalised crops (a view without a box gives zeros)."""
-    out = np.zeros((len(images), 3, CROP_SIZE, CROP_SIZE), np.float32)
+def make_crops(images, center: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops of ``V`` views of one frame, cut by :func:`mocap.detect.crops.crop_image`.
+
+    Args:
+        images: ``V`` BGR uint8 images ``(H, W, 3)`` (as OpenCV reads them); ``None`` for a missing view.
+        center, scale: ``(V, 2)``, ``(V,)`` the boxes asked for (NaN: no box; the view gives zeros).
+
+    Returns:
+        ``(V, 3, 256, 256)`` ImageNet-normalised RGB crops, and the ``center (V, 2)``, ``scale (V,)`` of the
+        crops actually cut (see :func:`geometry_of_map`), NaN for views without a crop.
+    """
+    from mocap.detect.crops import crop_image, image_tensor
+
+    V = len(images)
+    out = np.zeros((V, 3, CROP_SIZE, CROP_SIZE), np.float32)
+    taken_center, taken_scale = np.full((V, 2), np.nan), np.full(V, np.nan)
     for v, image in enumerate(images):
-        if image is not None and np.all(np.isfinite(center[v])) and np.isfinite(scale[v]) and scale[v] > 0:
-            out[v] = crop_image(image, center[v], float(scale[v]))
-    return out
+        if image is not None and np.all(np.isfinite(center[v])) and np.isfinite(scale[v]) and 200 * scale[v] >= 1:
+            crop, M = crop_image(image, center[v], float(scale[v]), CROP_SIZE)
+            out[v] = image_tensor(crop).numpy()
+            taken_center[v], taken_scale[v] = geometry_of_map(M)
+    return out, taken_center, taken_scale
 
 
 def _rig_geometry(rig: CameraRig, center: Tensor, scale: Tensor) -> tuple[CropGeometry, Tensor, Tensor]:
@@ -146,7 +160,8 @@ def fit_refit_multiview(crops: np.ndarray, center: np.ndarray, scale: np.ndarray
 
     Args:
         crops: ``(F, V, 3, 256, 256)`` ImageNet-normalised crops (:func:`make_crops`).
-        center, scale: ``(F, V, 2)``, ``(F, V)`` the crops' boxes in full-image pixels (scale = side / 200).
+        center, scale: ``(F, V, 2)``, ``(F, V)`` the crops' squares in full-image pixels (scale = side / 200),
+            as :func:`make_crops` returns them; NaN for views without a crop.
         rig: the calibrated cameras, in the views' order (metres, world-to-camera).
         model: a loaded :class:`Refit`, or the path of a released ``checkpoint_best.pth.tar``.
         body: SMPL body (spec or :class:`BodyModel`) when ``model`` is a path; ``None`` uses the checkpoint's.

@@ -1,0 +1,63 @@
+"""Leave-one-view-out error: fit on all views but one, project the body into the held-out view, and measure
+the 2D distance to that view's own detections. On real footage, with no ground truth, this is the honest
+accuracy figure: the held-out detections took no part in the fit. Shapes: ``V`` views, ``F`` frames, ``K``
+keypoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from mocap.fitting.sequence import fit_sequence
+from mocap.fitting.solver import BodyPoints
+
+
+@dataclass(frozen=True)
+class LeaveOneViewOut:
+    cameras: tuple[str, ...]
+    names: tuple[str, ...]  # keypoint names
+    errors: np.ndarray  # (V, F, K) px; NaN where the held-out view has no confident detection or the keypoint is unused
+
+    def per_view(self, stat=np.mean) -> dict[str, float]:
+        return {c: _stat(self.errors[v], stat) for v, c in enumerate(self.cameras)}
+
+    def per_keypoint(self, stat=np.mean) -> dict[str, float]:
+        return {n: _stat(self.errors[..., k], stat) for k, n in enumerate(self.names)}
+
+    def overall(self, stat=np.mean) -> float:
+        return _stat(self.errors, stat)
+
+
+def _stat(x: np.ndarray, stat) -> float:
+    """``stat`` (np.mean, np.median...) of the finite values; NaN when none."""
+    x = x[np.isfinite(x)]
+    return float(stat(x)) if x.size else float("nan")
+
+
+def leave_one_view_out(keypoints, rig, body, spec, cfg, betas: torch.Tensor | None = None,
+                       min_confidence: float = 0.5, progress: Callable[[int, int], None] | None = None) -> LeaveOneViewOut:
+    """For each view, fit the other views (``fit_sequence`` with ``cfg``) and compare with the held-out view.
+
+    Args:
+        keypoints: ``Keypoints2D`` of ``V >= 3`` views; rig in the same view order.
+        min_confidence: held-out detections below it are not compared; keypoints with weight 0 never are.
+    """
+    points = BodyPoints(body, spec)
+    cams = tuple(keypoints.cameras)
+    errors = np.full((len(cams), keypoints.num_frames, len(points)), np.nan)
+    for v, held in enumerate(cams):
+        others = [c for c in cams if c != held]
+        res = fit_sequence(keypoints.select(others), rig.subset(others), body, spec, cfg, betas)
+        with torch.no_grad():
+            X = points.of(res.params).double().numpy()  # (F, K, 3), NaN for empty frames
+        uv = rig[held].project(X.reshape(-1, 3)).reshape(X.shape[0], -1, 2)
+        det = keypoints.keypoints[:, v].astype(np.float64)
+        used = (det[..., 2] >= min_confidence) & (np.asarray(spec.weights)[None] > 0) & np.isfinite(uv).all(-1)
+        errors[v] = np.where(used, np.linalg.norm(uv - det[..., :2], axis=-1), np.nan)
+        if progress:
+            progress(v + 1, len(cams))
+    return LeaveOneViewOut(cams, tuple(points.names), errors)
