@@ -40,7 +40,7 @@ class Step:
     status: str  # ok, skipped, failed
     seconds: float
     detail: str = ""
-    cpu_seconds: float = float("nan")  # this process and its finished children: the wall time on an idle machine is near it
+    cpu_seconds: float = float("nan")  # of this process and its finished children (detection workers)
 
 
 @dataclass(frozen=True)
