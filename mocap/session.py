@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mocap.config import SessionConfig, load_config, read_yaml
 from mocap.errors import InputDataError
-from mocap.io.video import IMAGE_EXTS, VIDEO_EXTS, VideoInfo, list_images, probe
+from mocap.io.video import IMAGE_EXTS, VIDEO_EXTS, VideoInfo, probe
 
 #: Outputs a session can hold, by name, relative to the session folder.
 OUTPUTS = {

@@ -17,7 +17,7 @@ def plot_metrics(metrics: Metrics, path: str | os.PathLike, title: str = "") -> 
         import matplotlib.pyplot as plt
     except ImportError:
         raise MissingDependencyError("--plot needs matplotlib: pip install matplotlib (or the dev extra)") from None
-    from mocap.io.atomic import atomic_path
+    from mocap.io.atomic import save_figure
 
     fig, (ax_j, ax_t) = plt.subplots(2, 1, figsize=(11, 8), constrained_layout=True)
     names = list(metrics.per_joint)
@@ -32,8 +32,4 @@ def plot_metrics(metrics: Metrics, path: str | os.PathLike, title: str = "") -> 
     ax_t.set_xlabel("ground-truth frame")
     ax_t.set_ylabel("mm")
     ax_t.legend()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -25,7 +25,7 @@ import numpy as np
 
 from mocap.errors import MissingDependencyError, MocapError
 from mocap.io.atomic import atomic_path
-from mocap.io.rig import Rig, continuous_quaternions, local_rotations, root_positions
+from mocap.io.rig import Rig, continuous_quaternions, local_rotations
 from mocap.io.smpl_npz import SmplSequence
 
 BLENDER_SCRIPT = Path(__file__).with_name("_fbx_blender.py")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.io.atomic import atomic_path
+from mocap.io.atomic import save_figure
 
 
 def body_figure(body, out: str | os.PathLike, fmt: str = "blazepose33", betas=None) -> Path:
@@ -70,8 +70,4 @@ def body_figure(body, out: str | os.PathLike, fmt: str = "blazepose33", betas=No
     fig.suptitle(f"{body.name}: rest pose, stature {height:.3f} m, {body.num_vertices} vertices; "
                  f"joints (red), {fmt} keypoints used by fitting (blue), 67 markers (green)", fontsize=10)
     fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=150)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=150)

@@ -9,7 +9,7 @@ import numpy as np
 
 from mocap.cameras import CameraRig
 from mocap.errors import MissingDependencyError
-from mocap.io.atomic import atomic_path
+from mocap.io.atomic import save_figure
 
 
 def plot_top_view(rig: CameraRig, board_points: np.ndarray | None, path: str | os.PathLike, title: str = "") -> Path:
@@ -45,7 +45,4 @@ def plot_top_view(rig: CameraRig, board_points: np.ndarray | None, path: str | o
     ax.set_title(title or "Cameras and board, seen from above")
     if board_points is not None:
         ax.legend(loc="best")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, format="png", bbox_inches="tight")

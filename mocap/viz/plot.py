@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.body.model import JOINT_NAMES
-from mocap.io.atomic import atomic_path
+from mocap.io.atomic import save_figure
 from mocap.io.smpl_npz import SmplSequence
 from mocap.viz.result import view_names
 
@@ -108,14 +108,6 @@ def plot_errors(result: SmplSequence, metrics=None):
     return fig
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 90) -> Path:
-    plt = _fig()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    return Path(path)
-
-
 def evaluate_against(result_path: str | os.PathLike, gt_path: str | os.PathLike, offset: int = 0):
     """Metrics of the result against ground truth through `mocap.eval`."""
     from mocap.errors import MissingDependencyError
@@ -134,8 +126,8 @@ def write_plots(result_path: str | os.PathLike, out_dir: str | os.PathLike | Non
 
     result = load_result(result_path)
     out_dir = Path(out_dir) if out_dir is not None else Path(result_path).parent
-    paths = [save_figure(plot_joint_angles(result), out_dir / "joint_angles.png")]
+    paths = [save_figure(plot_joint_angles(result), out_dir / "joint_angles.png", dpi=90)]
     fig = plot_errors(result, evaluate_against(result_path, gt) if gt is not None else None)
     if fig is not None:
-        paths.append(save_figure(fig, out_dir / "errors.png"))
+        paths.append(save_figure(fig, out_dir / "errors.png", dpi=90))
     return paths
