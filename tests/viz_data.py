@@ -9,17 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from mocap.cameras import Camera, CameraRig
+from mocap.cameras import look_at as cameras_look_at
 
 
 def look_at(name: str, centre, target=(0.0, 0.0, 0.0), size=(320, 240), f=300.0, dist=None) -> Camera:
-    C = np.asarray(centre, float)
-    z = np.asarray(target, float) - C
-    z /= np.linalg.norm(z)
-    x = np.cross(z, (0.0, 1.0, 0.0))
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])
+    R, t = cameras_look_at(centre, target)
     K = np.array([[f, 0, (size[0] - 1) / 2], [0, f, (size[1] - 1) / 2], [0, 0, 1]])
-    return Camera(name, K, np.zeros(5) if dist is None else dist, R, -R @ C, size)
+    return Camera(name, K, np.zeros(5) if dist is None else dist, R, t, size)
 
 
 def ring_rig(n: int = 2, radius: float = 3.5, size=(320, 240)) -> CameraRig:

@@ -164,6 +164,17 @@ def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: Fi
         return _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start)
 
 
+def _given_start(start: BodyParams | None, t: torch.Tensor, body: BodyModel, betas: torch.Tensor):
+    """The starting bodies of frames ``t`` with the sequence's ``betas`` (root joints kept in place) and the
+    ``(B,)`` mask of frames that have a finite one; None without a start."""
+    if start is None:
+        return None
+    s = start.index(t)
+    shift = body.rest_joints(torch.nan_to_num(s.betas))[:, 0] - body.rest_joints(betas[None])[:, 0]
+    s = BodyParams(s.global_orient, s.body_pose, betas.expand(len(t), 10), s.transl + shift)
+    return s, torch.isfinite(s.transl).all(-1) & torch.isfinite(s.rotations).flatten(1).all(-1)
+
+
 def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> FitResult:
     points = BodyPoints(body, spec)
     obs = _observations(kp, rig, points, cfg)
@@ -187,12 +198,13 @@ def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> Fi
     done = 0
     for idx in _batches(frames, cfg.batch_size):
         t = torch.as_tensor(idx)
-        p, _ = initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)
-        if start is not None:
-            s = start.index(t)
-            shift = body.rest_joints(torch.nan_to_num(s.betas))[:, 0] - body.rest_joints(betas[None])[:, 0]
-            s = BodyParams(s.global_orient, s.body_pose, p.betas, s.transl + shift)
-            p = s.where(torch.isfinite(s.transl).all(-1) & torch.isfinite(s.rotations).flatten(1).all(-1), p)
+        given = _given_start(start, t, body, betas)
+        if given is None:
+            p, _ = initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)
+        else:
+            s, has = given
+            # Triangulation and IK only for the frames the given start lacks.
+            p = s if has.all() else s.where(has, initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)[0])
         if warm is None:
             flags[idx[0]] |= FLAGS["reinitialized"]
         batch_stats: list[IterationStats] | None = [] if debug else None
