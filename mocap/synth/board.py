@@ -25,16 +25,12 @@ SYNTH_BOARD = BoardConfig(type="charuco", rows=5, cols=7, square=0.12, marker=0.
 
 
 def charuco_board(config: BoardConfig):
-    """The OpenCV ``CharucoBoard`` of a board config (``cols`` squares wide, ``rows`` high)."""
-    import cv2
+    """The OpenCV ``CharucoBoard`` of a board config (``cols`` squares wide, ``rows`` high), as calibration builds it."""
+    from mocap.calib.board import Board
 
     if config.type != "charuco":
         raise ConfigError(f"board type {config.type!r}: only charuco boards can be rendered")
-    name = f"DICT_{config.dict.upper()}"
-    if not hasattr(cv2.aruco, name):
-        raise ConfigError(f"board dict {config.dict!r}: not an ArUco dictionary (e.g. 4x4_50, 5x5_100)")
-    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
-    return cv2.aruco.CharucoBoard((config.cols, config.rows), config.square, config.marker, dictionary)
+    return Board(config).cv_board
 
 
 @dataclass(frozen=True)
