@@ -40,7 +40,7 @@ class Step:
     status: str  # ok, skipped, failed
     seconds: float
     detail: str = ""
-    cpu_seconds: float = float("nan")  # of this process and its finished children (detection workers)
+    cpu_seconds: float = float("nan")  # of this process and its finished children
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class _Runner:
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process and of its children that have ended (detection workers)."""
+    """CPU time of this process (all threads) and of its children that have ended."""
     import resource
 
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -1,9 +1,12 @@
 """The detect stage on small synthetic sessions: file layout, NaN frames, skipping, --force, atomic
-per-view writes, the process pool, and the CLI's commands and exit codes.
+per-view writes, views in parallel threads, and the CLI's commands and exit codes.
 
 Whether BlazePose finds real people is checked on real footage in test_detect_real.py.
 """
 
+import os
+import threading
+import time
 from pathlib import Path
 
 import h5py
@@ -60,13 +63,55 @@ def test_rerun_skips_done_views_redoes_changed_ones_and_force(session):
     assert set(read_keypoints(s.output("keypoints")).cameras) == {"cam1", "cam2", "cam3"}
 
 
-def test_views_in_parallel_processes(session):
+def test_views_in_parallel_threads(session):
     seen: dict[str, list[int]] = {}
     result = detect_session(Session.load(session), workers=2,
                             progress=lambda cam, done, total: seen.setdefault(cam, []).append(done))
     assert result.detected == ("cam1", "cam2", "cam3")
     assert all(v[-1] == FRAMES for v in seen.values()) and set(seen) == {"cam1", "cam2", "cam3"}
     assert read_keypoints(session / "output" / "keypoints2d.h5").keypoints.shape == (FRAMES, 3, 33, 3)
+
+
+def test_a_failing_view_stops_the_others(monkeypatch):
+    """The first error is raised; views still running stop at their next frame and are not handed on."""
+    import mocap.detect.parallel as par
+
+    stopped = threading.Event()
+
+    def fake_detect(path, camera, config, stop, progress):
+        if camera == "bad":
+            raise InputDataError(f"{path}: broken")
+        try:
+            for f in range(500):  # 5 s unless cancelled
+                progress(f + 1, 500)
+                time.sleep(0.01)
+        except BaseException:
+            stopped.set()
+            raise
+        raise AssertionError("never cancelled")
+
+    monkeypatch.setattr(par, "detect_video", fake_detect)
+    handed = []
+    t0 = time.perf_counter()
+    with pytest.raises(InputDataError, match="bad.mp4: broken"):
+        par.detect_views({"slow": Path("slow.mp4"), "bad": Path("bad.mp4")}, workers=2, on_view=handed.append)
+    assert stopped.is_set() and handed == [] and time.perf_counter() - t0 < 3
+
+
+def test_stderr_silencing_is_shared_by_threads(tmp_path):
+    """Overlapping views must not leave file descriptor 2 pointing at /dev/null (each used to save and
+    restore it on its own, so the last to leave could restore the other's /dev/null)."""
+    from mocap.detect.blazepose import _quiet_stderr
+
+    original = os.fstat(2)
+    first, second = _quiet_stderr(), _quiet_stderr()
+    first.__enter__()
+    second.__enter__()
+    assert os.path.samestat(os.fstat(2), os.stat(os.devnull))
+    first.__exit__(None, None, None)
+    assert os.path.samestat(os.fstat(2), os.stat(os.devnull))  # the second view still runs
+    second.__exit__(None, None, None)
+    assert os.path.samestat(os.fstat(2), original)
 
 
 def test_unknown_camera_and_foreign_file(session):

@@ -10,7 +10,7 @@ rotation give 110-390 px, and delaying one view by 10 frames (1/6 s) 24 px.
 import numpy as np
 import pytest
 
-from mocap.detect.blazepose import DetectorConfig
+from mocap.detect.blazepose import DetectorConfig, detect_video
 from mocap.detect.consistency import reprojection_errors
 from mocap.detect.parallel import detect_views
 from mocap.io.keypoints_h5 import Keypoints2D
@@ -49,3 +49,12 @@ def test_views_agree_after_triangulation(detections, pose2sim_dir):
     assert np.isfinite(err).mean() > 0.7  # most keypoints are confident enough to be used
     assert np.nanmedian(err) <= 20.0, np.nanmedian(err)
     assert (np.nanmedian(err, axis=(0, 2)) <= 25.0).all(), np.nanmedian(err, axis=(0, 2))
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_views_detected_side_by_side_equal_a_view_alone(detections, pose2sim_dir):
+    """Four MediaPipe graphs in one process's threads must not disturb each other: cam02 (the view with
+    left/right swaps, the most sensitive to tracking state) detected alone gives the same keypoints."""
+    alone = detect_video(pose2sim_dir / "videos" / "cam02.mp4", "cam02", DetectorConfig(), FRAMES)
+    np.testing.assert_allclose(alone.keypoints[:, 0], detections.keypoints[:, 1], atol=1e-3)

@@ -89,6 +89,10 @@ def test_wrong_header_count_is_corrected(tmp_path):
     info = probe(cut)
     assert 0 < info.frames < 150 and info.frames == len(decodable)
     assert decodable == list(range(info.frames))
+    quick = probe(cut, exact=False)  # trusts the header: reading its frames must then fail loudly, not fall short
+    assert quick.frames == 150 and (quick.width, quick.height) == (info.width, info.height)
+    with pytest.raises(InputDataError, match="video ends at frame"):
+        list(read_frames(cut, 0, quick.frames))
 
 
 def test_image_folder(tmp_path):

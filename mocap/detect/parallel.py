@@ -1,17 +1,25 @@
-"""Run the detector over several views, one process per view, at most as many processes as usable cores.
+"""Run the detector over several views at once, one thread per view.
 
-Processes rather than threads because MediaPipe's graph holds the GIL for much of its work. Workers are
-spawned (not forked) so no MediaPipe or OpenCV thread state is copied from the parent. Progress travels
-back through a queue; each view's result is handed to ``on_view`` in the parent as soon as that view
-finishes, so a caller can save it before the others end (an interrupted run keeps the finished views).
+Threads, not processes: MediaPipe's graph and OpenCV's decoder do their work without the GIL (4 views in
+4 threads keep both cores busy), and threads spare each process its interpreter start, imports and graph
+set-up (about 1 s per process). On the Pose2Sim demo (4 views x 100 frames, 2 cores) spawned processes
+took 3.4x one view's time; threads take 2.4-2.6x (benchmarks/detection.py). Below that is out of reach:
+one view alone already keeps 1.2-1.3 cores busy (decoding runs beside MediaPipe), so 4 views need at
+least 2 x 1.25 = 2.5x its time on 2 cores.
+
+All views run at once by default (up to twice the cores): a view stalls at its graph's synchronisation
+points and another view's work fills the gaps (4 views at once: median 6.7 s over 4 runs, 2 at a time
+7.0 s). Each view's result is handed to ``on_view`` in the calling thread as soon as that view finishes,
+so a caller can save it before the others end. An exception or Ctrl-C in any thread stops the others at
+their next frame.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -20,7 +28,9 @@ from mocap.io.keypoints_h5 import Keypoints2D
 
 ViewProgress = Callable[[str, int, int], None]  # camera, frames done, frames total
 
-_progress_queue = None  # set in each worker by _init_worker
+
+class _Cancelled(Exception):
+    """Raised inside a view's thread when the run is being abandoned."""
 
 
 def usable_cores() -> int:
@@ -30,18 +40,10 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker(q) -> None:
-    global _progress_queue
-    _progress_queue = q
-
-
-def _detect_one(path: Path, camera: str, config: DetectorConfig, stop: int | None) -> Keypoints2D:
-    def report(done: int, total: int) -> None:
-        # Every frame would flood the queue at 40 fps per view; a few updates a second suffice.
-        if done == total or done % 5 == 0:
-            _progress_queue.put((camera, done, total))
-
-    return detect_video(path, camera, config, stop, report)
+def default_workers(views: int) -> int:
+    """Views detected at once: all of them, up to twice the usable cores (beyond that, nothing is gained
+    and the first results would only arrive later)."""
+    return max(1, min(views, 2 * usable_cores()))
 
 
 def detect_views(sources: Mapping[str, Path], config: DetectorConfig = DetectorConfig(), *,
@@ -49,45 +51,48 @@ def detect_views(sources: Mapping[str, Path], config: DetectorConfig = DetectorC
                  on_view: Callable[[Keypoints2D], None] | None = None) -> dict[str, Keypoints2D]:
     """Detect every view of ``sources`` (camera -> video or image folder); returns camera -> one-view Keypoints2D.
 
-    ``workers``: processes (default: one per view, at most the usable cores); 1 runs in this process.
+    ``workers``: views detected at once (default: `default_workers`). ``progress`` and ``on_view`` are
+    called in the calling thread.
     """
-    workers = max(1, min(workers or usable_cores(), len(sources)))
+    import mediapipe  # noqa: F401  -- imported once here, not raced by the worker threads
+
+    workers = max(1, min(workers or default_workers(len(sources)), len(sources) or 1))
+    reports: queue.SimpleQueue = queue.SimpleQueue()
+    cancel = threading.Event()
     results: dict[str, Keypoints2D] = {}
 
-    def finished(kp: Keypoints2D) -> None:
-        results[kp.cameras[0]] = kp
-        if on_view is not None:
-            on_view(kp)
+    def detect_one(camera: str, path: Path) -> Keypoints2D:
+        def report(done: int, total: int) -> None:
+            if cancel.is_set():
+                raise _Cancelled
+            reports.put((camera, done, total))
 
-    if workers == 1:
-        for camera, path in sources.items():
-            report = (lambda d, t, c=camera: progress(c, d, t)) if progress else None
-            finished(detect_video(path, camera, config, stop, report))
-        return results
+        return detect_video(path, camera, config, stop, report)
 
-    ctx = multiprocessing.get_context("spawn")
-    q = ctx.Queue()
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(q,)) as pool:
-        pending = {pool.submit(_detect_one, Path(p), cam, config, stop) for cam, p in sources.items()}
+    def drain() -> None:
+        while True:
+            try:
+                camera, done, total = reports.get_nowait()
+            except queue.Empty:
+                return
+            if progress is not None:
+                progress(camera, done, total)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="detect") as pool:
+        pending = {pool.submit(detect_one, cam, Path(p)) for cam, p in sources.items()}
         try:
             while pending:
                 done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                _drain(q, progress)
+                drain()
                 for future in done:
-                    finished(future.result())
-            _drain(q, progress)
+                    kp = future.result()
+                    results[kp.cameras[0]] = kp
+                    if on_view is not None:
+                        on_view(kp)
+            drain()
         except BaseException:
+            cancel.set()  # the pool's exit then waits only for the frame each thread is on
             for future in pending:
                 future.cancel()
             raise
     return results
-
-
-def _drain(q, progress: ViewProgress | None) -> None:
-    while True:
-        try:
-            camera, done, total = q.get_nowait()
-        except queue.Empty:
-            return
-        if progress is not None:
-            progress(camera, done, total)

@@ -85,8 +85,13 @@ def _count_frames(path: Path) -> int:
         cap.release()
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
-    """Frame count, fps and size of a video file or image folder, or InputDataError naming the file."""
+def probe(path: str | os.PathLike, exact: bool = True) -> VideoInfo:
+    """Frame count, fps and size of a video file or image folder, or InputDataError naming the file.
+
+    ``exact=False`` takes a video's frame count from its header instead of checking it by decoding to the
+    last frame (which on a short clip decodes all of it: 0.3-0.5 s for 100 frames of 1080p). For callers
+    that name the frames they read: `read_frames` raises when the source is shorter.
+    """
     import cv2
 
     path = Path(path)
@@ -108,13 +113,13 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         if not ok:
             raise InputDataError(f"{path}: unreadable video (no decodable frame)")
         h, w = first.shape[:2]
-        exact = False
-        if frames > 0:
+        checked = frames > 0 and not exact
+        if frames > 0 and exact:
             cap = _seek(cap, path, frames - 1)
-            exact = cap.grab() and not cap.grab()
+            checked = cap.grab() and not cap.grab()
     finally:
         cap.release()
-    if not exact:
+    if not checked:
         frames = _count_frames(path)
     return VideoInfo(path, "video", frames, fps if fps > 0 else None, w, h)
 
