@@ -1,7 +1,7 @@
 """Detection speed and quality on the Pose2Sim demo (4 views x 100 frames, 1080x1920 portrait, 60 fps).
 
 Prints: frames per second of each view detected alone (target >= 35), the wall time of the 4 views
-detected at once (in 4 threads, the default, and in 2) against the mean time of one view alone
+detected at once (2 at a time in 2 threads, the default on 2 cores, and all 4 at once) against the mean time of one view alone
 (target: <= 2.2x on 2 cores), each the median of interleaved repeats, the same ratio for whole
 `mocap detect` commands (start-up included on both sides),
 then per view the detection rate and the reprojection error of keypoints triangulated from all views

@@ -122,7 +122,7 @@ def detect_run(
     force: bool = typer.Option(False, "--force", help="Detect again the views already in output/keypoints2d.h5."),
     views: Optional[list[str]] = typer.Option(None, "--views", help="Cameras to detect (repeat or comma-separate); default all."),
     complexity: int = typer.Option(1, "--complexity", help="BlazePose model complexity; only 1 ships with mediapipe."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Views detected at once, in threads (default: all, at most twice the cores)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Views detected at once, in threads (default: one per usable core)."),
 ) -> None:
     """BlazePose keypoints of every view into SESSION/output/keypoints2d.h5 (the default of `mocap detect SESSION`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -3,15 +3,15 @@
 Threads, not processes: MediaPipe's graph and OpenCV's decoder do their work without the GIL (4 views in
 4 threads keep both cores busy), and threads spare each process its interpreter start, imports and graph
 set-up (about 1 s per process). On the Pose2Sim demo (4 views x 100 frames, 2 cores) spawned processes
-took 3.4x one view's time; threads take 2.4-2.6x (benchmarks/detection.py). Below that is out of reach:
+took 3.4x one view's time; threads take 2.5-2.8x (benchmarks/detection.py). Below that is out of reach:
 one view alone already keeps 1.2-1.3 cores busy (decoding runs beside MediaPipe), so 4 views need at
 least 2 x 1.25 = 2.5x its time on 2 cores.
 
-All views run at once by default (up to twice the cores): a view stalls at its graph's synchronisation
-points and another view's work fills the gaps (4 views at once: median 6.7 s over 4 runs, 2 at a time
-7.0 s). Each view's result is handed to ``on_view`` in the calling thread as soon as that view finishes,
-so a caller can save it before the others end. An exception or Ctrl-C in any thread stops the others at
-their next frame.
+As many views run at once as there are usable cores: running all 4 at once was no faster on 2 cores
+(medians of five sets of runs: 7.2 s against 7.0 s), and with fewer at once the first views finish, and
+are saved, sooner. Each view's result is handed to ``on_view`` in the calling thread as soon as that view
+finishes, so a caller can save it before the others end. An exception or Ctrl-C in any thread stops the
+others at their next frame.
 """
 
 from __future__ import annotations
@@ -40,23 +40,17 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(views: int) -> int:
-    """Views detected at once: all of them, up to twice the usable cores (beyond that, nothing is gained
-    and the first results would only arrive later)."""
-    return max(1, min(views, 2 * usable_cores()))
-
-
 def detect_views(sources: Mapping[str, Path], config: DetectorConfig = DetectorConfig(), *,
                  stop: int | None = None, workers: int | None = None, progress: ViewProgress | None = None,
                  on_view: Callable[[Keypoints2D], None] | None = None) -> dict[str, Keypoints2D]:
     """Detect every view of ``sources`` (camera -> video or image folder); returns camera -> one-view Keypoints2D.
 
-    ``workers``: views detected at once (default: `default_workers`). ``progress`` and ``on_view`` are
+    ``workers``: views detected at once (default: the usable cores). ``progress`` and ``on_view`` are
     called in the calling thread.
     """
     import mediapipe  # noqa: F401  -- imported once here, not raced by the worker threads
 
-    workers = max(1, min(workers or default_workers(len(sources)), len(sources) or 1))
+    workers = max(1, min(workers or usable_cores(), len(sources)))
     reports: queue.SimpleQueue = queue.SimpleQueue()
     cancel = threading.Event()
     results: dict[str, Keypoints2D] = {}
