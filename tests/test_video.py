@@ -66,6 +66,12 @@ def test_prefetch_gives_the_same_frames(video):
     assert len(ahead) == 35 and all(np.array_equal(a, b) for a, b in zip(plain, ahead))
 
 
+def test_rgb_frames_are_the_bgr_frames_reversed(video):
+    bgr = list(read_frames(video, 0, 20))
+    for rgb in (list(read_frames(video, 0, 20, rgb=True)), list(read_frames(video, 0, 20, prefetch=3, rgb=True))):
+        assert len(rgb) == 20 and all(np.array_equal(a, b[:, :, ::-1]) for a, b in zip(rgb, bgr))
+
+
 def test_prefetch_stops_cleanly_when_abandoned(video):
     frames = read_frames(video, prefetch=2)
     first = next(frames)

@@ -127,7 +127,6 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
     (x0, y0, x1, y1: the bounds of the 33 landmarks, which MediaPipe predicts for the whole body, even
     out of the image), detected ``(F, 1)``. A frame without a person is NaN with detected False.
     """
-    import cv2
     import mediapipe as mp
 
     check_model(config.model_complexity)
@@ -142,10 +141,11 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
             smooth_landmarks=config.smooth_landmarks, enable_segmentation=False,
             min_detection_confidence=config.min_detection_confidence,
             min_tracking_confidence=config.min_tracking_confidence) as pose:
-        for f, frame in enumerate(read_frames(path, 0, F, prefetch=4)):
+        # Decoding and the RGB conversion run in read_frames' thread, beside MediaPipe.
+        for f, frame in enumerate(read_frames(path, 0, F, prefetch=4, rgb=True)):
             if frame.shape[:2] != (H, W):
                 raise InputDataError(f"{path}: frame {f} is {frame.shape[1]}x{frame.shape[0]}, the first {W}x{H}")
-            result = pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            result = pose.process(frame)
             if result.pose_landmarks is not None:
                 lm = result.pose_landmarks.landmark
                 keypoints[f] = [(p.x * W, p.y * H, p.visibility) for p in lm]

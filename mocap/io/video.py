@@ -158,14 +158,23 @@ def _prefetched(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray
 
 
 def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None,
-                prefetch: int = 0) -> Iterator[np.ndarray]:
+                prefetch: int = 0, rgb: bool = False) -> Iterator[np.ndarray]:
     """Yield BGR frames ``start .. stop-1`` (to the end when ``stop`` is None) of a video file or image folder.
 
-    ``prefetch > 0`` decodes up to that many frames ahead in a thread. Raises InputDataError when the
+    ``prefetch > 0`` decodes up to that many frames ahead in a thread. ``rgb`` yields RGB frames instead,
+    converted where they are decoded (in that thread when prefetching). Raises InputDataError when the
     source ends before ``stop``.
     """
     frames = _read(Path(path), start, stop)
+    if rgb:
+        frames = map(_to_rgb, frames)
     return _prefetched(frames, prefetch) if prefetch > 0 else frames
+
+
+def _to_rgb(frame: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=frame)
 
 
 def _read(path: Path, start: int, stop: int | None) -> Iterator[np.ndarray]:
