@@ -3,9 +3,9 @@
 Threads, not processes: MediaPipe's graph and OpenCV's decoder do their work without the GIL (4 views in
 4 threads keep both cores busy), and threads spare each process its interpreter start, imports and graph
 set-up (about 1 s per process). On the Pose2Sim demo (4 views x 100 frames, 2 cores) spawned processes
-took 3.4x one view's time; threads take 2.5-2.8x (benchmarks/detection.py). Below that is out of reach:
-one view alone already keeps 1.2-1.3 cores busy (decoding runs beside MediaPipe), so 4 views need at
-least 2 x 1.25 = 2.5x its time on 2 cores.
+took 3.4x one view's time; threads take 2.5-2.9x (benchmarks/detection.py; the spread is this machine's
+noise). Much below that is out of reach: one view alone keeps about 1.3 cores busy (decoding and colour
+conversion run beside MediaPipe), so 4 views need at least 2 x 1.3 = 2.6x its time on 2 cores.
 
 As many views run at once as there are usable cores: running all 4 at once was no faster on 2 cores
 (medians of five sets of runs: 7.2 s against 7.0 s), and with fewer at once the first views finish, and
