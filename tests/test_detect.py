@@ -18,6 +18,7 @@ import mocap.io.keypoints_h5 as kh5
 from mocap.cli import app
 from mocap.detect.blazepose import DetectorConfig, check_model
 from mocap.keypoint_formats import BLAZEPOSE33
+from mocap.detect.parallel import detect_views
 from mocap.detect.stage import detect_session
 from mocap.errors import ConfigError, InputDataError
 from mocap.io.keypoints_h5 import Keypoints2D, merge_views, read_keypoints, write_keypoints
@@ -72,30 +73,49 @@ def test_views_in_parallel_threads(session):
     assert read_keypoints(session / "output" / "keypoints2d.h5").keypoints.shape == (FRAMES, 3, 33, 3)
 
 
-def test_a_failing_view_stops_the_others(monkeypatch):
-    """The first error is raised; views still running stop at their next frame and are not handed on."""
+@pytest.fixture
+def slow_views(monkeypatch):
+    """detect_video replaced: camera "bad" fails at once, the others run 5 s unless cancelled; returns the
+    cameras that saw the cancellation."""
     import mocap.detect.parallel as par
 
-    stopped = threading.Event()
+    stopped = []
 
     def fake_detect(path, camera, config, stop, progress):
         if camera == "bad":
             raise InputDataError(f"{path}: broken")
         try:
-            for f in range(500):  # 5 s unless cancelled
+            for f in range(500):
                 progress(f + 1, 500)
                 time.sleep(0.01)
         except BaseException:
-            stopped.set()
+            stopped.append(camera)
             raise
         raise AssertionError("never cancelled")
 
     monkeypatch.setattr(par, "detect_video", fake_detect)
+    return stopped
+
+
+def test_a_failing_view_stops_the_others(slow_views):
+    """The first error is raised; views still running stop at their next frame and are not handed on."""
     handed = []
     t0 = time.perf_counter()
     with pytest.raises(InputDataError, match="bad.mp4: broken"):
-        par.detect_views({"slow": Path("slow.mp4"), "bad": Path("bad.mp4")}, workers=2, on_view=handed.append)
-    assert stopped.is_set() and handed == [] and time.perf_counter() - t0 < 3
+        detect_views({"slow": Path("slow.mp4"), "bad": Path("bad.mp4")}, workers=2, on_view=handed.append)
+    assert slow_views == ["slow"] and handed == [] and time.perf_counter() - t0 < 3
+
+
+def test_ctrl_c_stops_every_view(slow_views):
+    """Ctrl-C arrives in the calling thread (here: raised from its progress callback); no thread runs on."""
+    def interrupt(camera, done, total):
+        if done >= 3:
+            raise KeyboardInterrupt
+
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        detect_views({"a": Path("a.mp4"), "b": Path("b.mp4")}, workers=2, progress=interrupt)
+    assert sorted(slow_views) == ["a", "b"] and time.perf_counter() - t0 < 3
 
 
 def test_stderr_silencing_is_shared_by_threads(tmp_path):
