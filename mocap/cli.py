@@ -687,6 +687,11 @@ def run(
         n = int(((result.flags & bit) > 0).sum())
         if n:
             console.print(f"[yellow]{n} of {F} frames {name.replace('_', ' ')}[/]")
+    if result.swaps is not None:
+        for v, cam in enumerate(result.cameras):
+            n = int((result.swaps[:, v] > 0).sum())
+            if n:
+                console.print(f"{cam}: left and right keypoints relabelled in {n} frames (the detector swapped them)")
     console.print(f"{F} frames in {seconds:.1f} s ({F / seconds:.1f} frames/s); wrote {out}")
 
 

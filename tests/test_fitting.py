@@ -8,6 +8,7 @@ from mocap.fitting.config import FitConfig, SmoothingConfig, load_pipeline
 from mocap.fitting.params import BodyParams
 from mocap.fitting.sequence import FLAGS, fit_sequence, smooth
 from mocap.fitting.solver import BodyPoints
+from mocap.fitting.swaps import SWAPS, swap_orders
 from mocap.fitting.triangulation import triangulate
 from mocap.fitting.views import select_views
 from mocap.errors import ConfigError
@@ -213,7 +214,11 @@ def test_cli_shape_then_run(tmp_path, scene):
     root = tmp_path / "session"
     (root / "output").mkdir(parents=True)
     save_rig(rig, root / "calibration.toml")
-    write_keypoints(root / "output" / "keypoints2d.h5", keypoints(body, spec, truth.index(slice(0, 6)), rig, noise=0.5))
+    kp = keypoints(body, spec, truth.index(slice(0, 6)), rig, noise=0.5)
+    planted = np.zeros((6, 4), np.int8)
+    planted[2:4, 2] = SWAPS.index("all")  # the detector swapped left and right in one view, two frames
+    kp.keypoints[2:4, 2] = kp.keypoints[2:4, 2][:, swap_orders(kp.names)[SWAPS.index("all")]]
+    write_keypoints(root / "output" / "keypoints2d.h5", kp)
     (root / "session.yaml").write_text(yaml.safe_dump({"body": body_spec(), "overrides": {"fit": {"iterations": 3}}}))
     runner = CliRunner()
     res = runner.invoke(app, ["shape", str(root), "--frames", "0:6", "-o", str(tmp_path / "subject.npz")])
@@ -225,6 +230,10 @@ def test_cli_shape_then_run(tmp_path, scene):
     seq = load_sequence(root / "output" / "smpl.npz")
     assert seq.poses.shape == (6, 24, 3) and np.array_equal(np.broadcast_to(seq.betas, (6, 10)), np.broadcast_to(subject.betas, (6, 10)))
     assert seq.extra["reprojection_error_px"].shape == (6, 4) and seq.extra["views_used"].all()
+    np.testing.assert_array_equal(seq.extra["left_right_swaps"], planted)
+    assert f"{rig.names[2]}: left and right keypoints relabelled in 2 frames" in res.output
+    assert seq.meta["left_right_swaps"] == {rig.names[2]: {"all": 2}}
+    assert np.nanmax(seq.extra["reprojection_error_px"]) < 3.0  # the relabelled frames fit like the others
     with h5py.File(root / "output" / "fit.h5") as f:
         assert f["iterations/error_px"].shape == (3, 6, 4)
         err = f["iterations/error_px"][:]

@@ -61,6 +61,9 @@ class FitConfig:
     proposal near the current body and lets the average do the work (benchmarks/fitting.py)."""
     min_confidence: float = 0.3
     """Detections with a lower confidence are ignored."""
+    fix_swaps: bool = True
+    """Before fitting, relabel a view's left and right keypoints in the frames where the other views show
+    that its detector swapped them (:mod:`mocap.fitting.swaps`; needs 3 views or more)."""
     min_keypoints: int = 6
     """A view proposes an update for a frame only when it sees this many keypoints."""
     min_views: int = 2

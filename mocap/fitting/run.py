@@ -21,6 +21,7 @@ from mocap.config import SessionConfig, load_config, read_yaml, to_dict
 from mocap.errors import ConfigError, InputDataError, MissingDependencyError
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
+from mocap.fitting.swaps import SWAPS, fix_swaps
 from mocap.fitting.views import select_views
 from mocap.io.calibration_toml import file_sha256, load_rig
 from mocap.io.keypoints_h5 import Keypoints2D, read_keypoints
@@ -81,6 +82,7 @@ class Inputs:
     rig: object  # CameraRig in the keypoints' view order
     spec: object
     checkpoint: Path | None = None  # ReFit checkpoint (learned pipelines)
+    swaps: np.ndarray | None = None  # (F, V) left/right relabellings applied to ``keypoints`` (fitting.swaps)
 
 
 def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None,
@@ -114,7 +116,11 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
         keep = select_views(rig_all.subset(kp.cameras), kp.keypoints, views, pcfg.fit.min_confidence)
         kp = kp.select([kp.cameras[i] for i in keep])
     body = load_body(scfg.body, scfg.gender) if body is None else body
-    return Inputs(root, scfg, pcfg, body, kp, rig_all.subset(kp.cameras), keypoint_spec(body, kp.format), checkpoint)
+    rig = rig_all.subset(kp.cameras)
+    swaps = None
+    if pcfg.fit.fix_swaps:
+        kp, swaps = fix_swaps(kp, rig)
+    return Inputs(root, scfg, pcfg, body, kp, rig, keypoint_spec(body, kp.format), checkpoint, swaps)
 
 
 def _metadata(inp: Inputs, extra: dict) -> dict:
@@ -130,6 +136,9 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
         "cameras": list(inp.keypoints.cameras),
         "calibration_sha256": file_sha256(inp.root / "calibration.toml"),
         "world_frame": "metres, y up",
+        "left_right_swaps": None if inp.swaps is None else {
+            cam: {SWAPS[s]: int((inp.swaps[:, v] == s).sum()) for s in range(1, len(SWAPS)) if (inp.swaps[:, v] == s).any()}
+            for v, cam in enumerate(inp.keypoints.cameras) if inp.swaps[:, v].any()},
         **extra,
     }
 
@@ -152,6 +161,7 @@ def run_session(root: Path, views: int | None = None, shape: Path | None = None,
     if inp.pipeline.updater != "refit":
         result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
                               start=start)
+    result = dataclasses.replace(result, swaps=inp.swaps)
     out = inp.root / "output" / "smpl.npz"
     meta = _metadata(inp, {"shape_file": str(shape) if shape else None, **extra})
     save_sequence(out, fitted_sequence(result, inp.body, meta))
@@ -171,6 +181,9 @@ def fitted_sequence(result: FitResult, body: BodyModel, meta: dict) -> SmplSeque
         "camera_names": np.array(result.cameras),
         "betas_held": np.array(result.betas_held),
     }
+    if result.swaps is not None:
+        quality["left_right_swaps"] = result.swaps  # (F, V) codes, names in left_right_swap_names
+        quality["left_right_swap_names"] = np.array(json.dumps(SWAPS))
     return SmplSequence(poses=p.poses().detach().double().numpy(), trans=p.transl.detach().double().numpy(),
                         betas=result.betas.detach().double().numpy(), gender=body.gender, fps=result.fps,
                         surface_model=body.name, extra=quality, meta=meta)

@@ -45,6 +45,7 @@ class FitResult:
     fps: float
     betas_held: bool  # True with a given shape (Shape ReFit)
     diagnostics: dict[str, np.ndarray] = field(default_factory=dict)  # per-iteration, with debug
+    swaps: np.ndarray | None = None  # (F, V) left/right relabelling applied to the detections (fitting.swaps.SWAPS)
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,14 @@ def triangulate(rig: CameraRig, uv: np.ndarray, conf: np.ndarray, min_views: int
         ``X`` ``(F, K, 3)`` world points (NaN where fewer than ``min_views`` consistent views remain) and
         ``used`` ``(F, V, K)`` the views kept for each point.
     """
+    return triangulate_normalized(rig, normalized_coordinates(rig, uv), conf, min_views, max_error)
+
+
+def triangulate_normalized(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, min_views: int = 2,
+                           max_error: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """`triangulate` from undistorted normalised coordinates ``(F, V, K, 2)`` (`normalized_coordinates`)."""
     F, V, K = conf.shape
-    xy = normalized_coordinates(rig, uv).transpose(0, 2, 1, 3).reshape(F * K, V, 2)
+    xy = xy.transpose(0, 2, 1, 3).reshape(F * K, V, 2)
     w = conf.transpose(0, 2, 1).reshape(F * K, V).astype(np.float64)
     used = (w > 0) & np.isfinite(xy).all(-1)
     P = np.concatenate([rig.R, rig.t[:, :, None]], 2)

@@ -1,0 +1,112 @@
+"""Undo left/right swaps of a 2D detector, view by view, using the other calibrated views.
+
+Single-view detectors (BlazePose above all) sometimes label a person's left side as right in one view,
+typically when the person faces away from that camera. The views then disagree by the width of the
+body. For each frame, relabelling one view's keypoints (left and right exchanged over the whole body,
+over the legs only or over the arms only) is tried, and kept when it makes the views agree much better
+(`find_swaps`). Needs three views or more: with two there is no majority to tell which one is swapped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from mocap.cameras import CameraRig
+from mocap.fitting.triangulation import normalized_coordinates, triangulate_normalized
+from mocap.io.keypoints_h5 import Keypoints2D
+
+#: Relabellings tried, by code in the returned array (0: kept as detected).
+SWAPS = ("none", "all", "legs", "arms")
+_LEG_WORDS = ("hip", "knee", "ankle", "heel", "foot", "toe")
+_ARM_WORDS = ("shoulder", "elbow", "wrist", "pinky", "index", "thumb", "hand")
+
+
+def _mirrored(name: str) -> str:
+    return "_".join({"left": "right", "right": "left"}.get(word, word) for word in name.split("_"))
+
+
+def swap_orders(names: tuple[str, ...]) -> np.ndarray:
+    """``(len(SWAPS), K)`` keypoint orders: ``keypoints[..., order, :]`` applies that relabelling."""
+    index = {n: i for i, n in enumerate(names)}
+    mirror = np.array([index.get(_mirrored(n), i) for i, n in enumerate(names)])
+    identity = np.arange(len(names))
+
+    def only(words):
+        return np.array([mirror[i] if any(w in n for w in words) else i for i, n in enumerate(names)])
+
+    return np.stack([identity, mirror, only(_LEG_WORDS), only(_ARM_WORDS)])
+
+
+def _inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float) -> np.ndarray:
+    """How badly the views of each frame disagree, ``(F,)``: the keypoints are triangulated from all views
+    (no view rejected) and each detection's reprojection error, in metres at the point's depth and
+    capped at ``cap``, is averaged over the frame's detections."""
+    X, _ = triangulate_normalized(rig, xy, conf, max_error=np.inf)  # (F, K, 3)
+    Xc = np.einsum("vij,fkj->fvki", rig.R, X) + rig.t[None, :, None]  # (F, V, K, 3) camera frames
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.linalg.norm(Xc[..., :2] / Xc[..., 2:] - xy, axis=-1) * np.abs(Xc[..., 2])
+    counted = (conf > 0) & np.isfinite(err)
+    err = np.where(counted, np.minimum(err, cap), 0.0)
+    return err.sum((1, 2)) / np.maximum(counted.sum((1, 2)), 1)
+
+
+def find_swaps(keypoints: np.ndarray, rig: CameraRig, names: tuple[str, ...], min_confidence: float = 0.5,
+               min_gain: float = 0.01, ratio: float = 0.7, cap: float = 0.3) -> np.ndarray:
+    """The relabelling (index into `SWAPS`) that each view needs in each frame, ``(F, V)`` ints.
+
+    Every frame's views are scored together (`_inconsistency`: mean reprojection error of the keypoints
+    triangulated from all views, metres at the point). Each hypothesis "view v is relabelled by s" is
+    scored the same way; the best is kept when it lowers the score below ``ratio`` times the current one
+    and by at least ``min_gain`` metres. Rounds repeat on the frames that changed (a second swapped view),
+    each view relabelled at most once per frame. Scoring all views together, rather than one view
+    against the others, matters: with one view swapped, the others' triangulation is not clean either.
+    When exactly half the views are swapped, both labellings are equally consistent (a mirrored body)
+    and either may be chosen; telling them apart would need the body's handedness.
+
+    Args:
+        keypoints: ``(F, V, K, 3)`` pixels and confidence; NaN where missing.
+        cap: errors are capped at this many metres so that one wild detection does not decide.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    F, V, K, _ = kp.shape
+    codes = np.zeros((F, V), dtype=np.int8)
+    if V < 3:
+        return codes
+    orders = swap_orders(tuple(names))
+    conf = np.where(np.isfinite(kp[..., 2]) & (kp[..., 2] >= min_confidence), kp[..., 2], 0.0)
+    xy = normalized_coordinates(rig, kp[..., :2])
+    frames = np.arange(F)
+    for _ in range(V):
+        current = _inconsistency(rig, xy[frames], conf[frames], cap)
+        frames, current = frames[current > min_gain], current[current > min_gain]  # the others cannot gain enough
+        best, best_view, best_swap = current.copy(), np.zeros(len(frames), int), np.zeros(len(frames), int)
+        for v in range(V):
+            for s in range(1, len(orders)):
+                xy_h, conf_h = xy[frames], conf[frames]  # fancy indexing: copies
+                xy_h[:, v], conf_h[:, v] = xy_h[:, v][:, orders[s]], conf_h[:, v][:, orders[s]]
+                score = np.where(codes[frames, v] > 0, np.inf, _inconsistency(rig, xy_h, conf_h, cap))
+                better = score < best
+                best[better], best_view[better], best_swap[better] = score[better], v, s
+        accept = (best < ratio * current) & (current - best > min_gain)
+        if not accept.any():
+            break
+        for r in np.nonzero(accept)[0]:
+            f, v, s = frames[r], best_view[r], best_swap[r]
+            xy[f, v], conf[f, v] = xy[f, v, orders[s]], conf[f, v, orders[s]]
+            codes[f, v] = s
+        frames = frames[accept]
+    return codes
+
+
+def fix_swaps(kp: Keypoints2D, rig: CameraRig, **options) -> tuple[Keypoints2D, np.ndarray]:
+    """``kp`` with each view's swapped frames relabelled (`find_swaps`), and the ``(F, V)`` codes found."""
+    codes = find_swaps(kp.keypoints, rig, kp.names, **options)
+    if not codes.any():
+        return kp, codes
+    orders = swap_orders(tuple(kp.names))
+    fixed = kp.keypoints.copy()
+    for f, v in zip(*np.nonzero(codes)):
+        fixed[f, v] = kp.keypoints[f, v, orders[codes[f, v]]]
+    return dataclasses.replace(kp, keypoints=fixed), codes
