@@ -233,7 +233,8 @@ def test_cli_shape_then_run(tmp_path, scene):
     np.testing.assert_array_equal(seq.extra["left_right_swaps"], planted)
     assert f"{rig.names[2]}: left and right keypoints relabelled in 2 frames" in res.output
     assert seq.meta["left_right_swaps"] == {rig.names[2]: {"all": 2}}
-    assert np.nanmax(seq.extra["reprojection_error_px"]) < 3.0  # the relabelled frames fit like the others
+    err = seq.extra["reprojection_error_px"]
+    assert err[2:4].max() <= err[[0, 1, 4, 5]].max()  # the relabelled frames fit like the others (swapped: tens of px)
     with h5py.File(root / "output" / "fit.h5") as f:
         assert f["iterations/error_px"].shape == (3, 6, 4)
         err = f["iterations/error_px"][:]
