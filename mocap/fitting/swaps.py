@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from mocap.cameras import CameraRig
-from mocap.fitting.triangulation import normalized_coordinates, triangulate_normalized
+from mocap.fitting.triangulation import depth_errors, normalized_coordinates, triangulate_normalized
 from mocap.io.keypoints_h5 import Keypoints2D
 
 #: Relabellings tried, by code in the returned array (0: kept as detected).
@@ -43,13 +43,12 @@ def _inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float)
     """How badly the views of each frame disagree, ``(F,)``: the keypoints are triangulated from all views
     (no view rejected) and each detection's reprojection error, in metres at the point's depth and
     capped at ``cap``, is averaged over the frame's detections."""
+    F, V, K = conf.shape
     X, _ = triangulate_normalized(rig, xy, conf, max_error=np.inf)  # (F, K, 3)
-    Xc = np.einsum("vij,fkj->fvki", rig.R, X) + rig.t[None, :, None]  # (F, V, K, 3) camera frames
-    with np.errstate(divide="ignore", invalid="ignore"):
-        err = np.linalg.norm(Xc[..., :2] / Xc[..., 2:] - xy, axis=-1) * np.abs(Xc[..., 2])
-    counted = (conf > 0) & np.isfinite(err)
-    err = np.where(counted, np.minimum(err, cap), 0.0)
-    return err.sum((1, 2)) / np.maximum(counted.sum((1, 2)), 1)
+    err, in_front = depth_errors(rig, X.reshape(F * K, 3), xy.transpose(0, 2, 1, 3).reshape(F * K, V, 2))
+    counted = (conf.transpose(0, 2, 1).reshape(F * K, V) > 0) & np.isfinite(err)
+    err = np.where(counted, np.where(in_front, np.minimum(err, cap), cap), 0.0)  # behind a camera: as bad as it gets
+    return err.reshape(F, K * V).sum(1) / np.maximum(counted.reshape(F, K * V).sum(1), 1)
 
 
 def find_swaps(keypoints: np.ndarray, rig: CameraRig, names: tuple[str, ...], min_confidence: float = 0.5,

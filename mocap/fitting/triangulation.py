@@ -39,6 +39,15 @@ def _dlt(xy: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
         return X[:, :3] / X[:, 3:]
 
 
+def depth_errors(rig: CameraRig, X: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reprojection errors ``(N, V)`` of points ``X`` ``(N, 3)`` against normalised coordinates ``xy``
+    ``(N, V, 2)``, in metres at the point's depth (resolution-independent), and whether each point is in
+    front of each camera ``(N, V)``."""
+    Xc = np.einsum("vij,nj->nvi", rig.R, X) + rig.t  # (N, V, 3) camera frames
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.linalg.norm(Xc[..., :2] / Xc[..., 2:] - xy, axis=-1) * Xc[..., 2], Xc[..., 2] > 0
+
+
 def triangulate(rig: CameraRig, uv: np.ndarray, conf: np.ndarray, min_views: int = 2,
                 max_error: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Triangulate keypoints seen by at least ``min_views`` views, dropping the worst view while it disagrees.
@@ -71,10 +80,8 @@ def triangulate_normalized(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, min
         if not enough.any():
             break
         X[enough] = _dlt(xy[enough], w[enough] * used[enough], P)
-        Xc = np.einsum("vij,nj->nvi", rig.R, X) + rig.t  # (N, V, 3) camera frame
-        with np.errstate(divide="ignore", invalid="ignore"):
-            err = np.linalg.norm(Xc[..., :2] / Xc[..., 2:] - xy, axis=-1) * Xc[..., 2]
-        err = np.where(used & (Xc[..., 2] > 0), err, np.where(used, np.inf, -1.0))
+        err, in_front = depth_errors(rig, X, xy)
+        err = np.where(used & in_front, err, np.where(used, np.inf, -1.0))
         worst = np.argmax(err, 1)
         bad = enough & (err[np.arange(len(err)), worst] > max_error)
         if not bad.any():
