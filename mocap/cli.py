@@ -668,6 +668,7 @@ def run(
 
     from mocap.fitting.run import run_session
     from mocap.fitting.sequence import FLAGS
+    from mocap.fitting.swaps import swap_counts
 
     bar, progress = _progress("fitting")
     start = time.perf_counter()
@@ -688,10 +689,9 @@ def run(
         if n:
             console.print(f"[yellow]{n} of {F} frames {name.replace('_', ' ')}[/]")
     if result.swaps is not None:
-        for v, cam in enumerate(result.cameras):
-            n = int((result.swaps[:, v] > 0).sum())
-            if n:
-                console.print(f"{cam}: left and right keypoints relabelled in {n} frames (the detector swapped them)")
+        for cam, kinds in swap_counts(result.swaps, result.cameras).items():
+            console.print(f"{cam}: left and right keypoints relabelled in {sum(kinds.values())} frames "
+                          "(the detector swapped them)")
     console.print(f"{F} frames in {seconds:.1f} s ({F / seconds:.1f} frames/s); wrote {out}")
 
 

@@ -277,12 +277,14 @@ def _detect_and_fit(root: Path, part: str, step: _Runner, result: DemoResult, se
 
     def fit():
         run = _need("mocap.fitting.run", "the fitting stage")
+        from mocap.fitting.swaps import swap_counts
+
         res, _ = run.run_session(root)
         reps = _mean_reprojection(smpl)
         result.figures.setdefault(f"{part}: reprojection error (px)", {}).update(reps)
-        swapped = {c: int(n) for c, n in zip(res.cameras, (res.swaps > 0).sum(0)) if n} if res.swaps is not None else {}
+        swapped = swap_counts(res.swaps, res.cameras) if res.swaps is not None else {}
         return (f"{len(res.flags)} frames; reprojection " + ", ".join(f"{c} {e:.1f} px" for c, e in reps.items())
-                + "".join(f"; {c}: left/right relabelled in {n} frames" for c, n in swapped.items()))
+                + "".join(f"; {c}: left/right relabelled in {sum(k.values())} frames" for c, k in swapped.items()))
 
     if not step(part, "fit (mocap run)", fit):
         return

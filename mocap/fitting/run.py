@@ -21,7 +21,7 @@ from mocap.config import SessionConfig, load_config, read_yaml, to_dict
 from mocap.errors import ConfigError, InputDataError, MissingDependencyError
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
-from mocap.fitting.swaps import SWAPS, fix_swaps
+from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
 from mocap.fitting.views import select_views
 from mocap.io.calibration_toml import file_sha256, load_rig
 from mocap.io.keypoints_h5 import Keypoints2D, read_keypoints
@@ -136,9 +136,7 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
         "cameras": list(inp.keypoints.cameras),
         "calibration_sha256": file_sha256(inp.root / "calibration.toml"),
         "world_frame": "metres, y up",
-        "left_right_swaps": None if inp.swaps is None else {
-            cam: {SWAPS[s]: int((inp.swaps[:, v] == s).sum()) for s in range(1, len(SWAPS)) if (inp.swaps[:, v] == s).any()}
-            for v, cam in enumerate(inp.keypoints.cameras) if inp.swaps[:, v].any()},
+        "left_right_swaps": None if inp.swaps is None else swap_counts(inp.swaps, inp.keypoints.cameras),
         **extra,
     }
 

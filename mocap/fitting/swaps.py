@@ -109,3 +109,9 @@ def fix_swaps(kp: Keypoints2D, rig: CameraRig, **options) -> tuple[Keypoints2D, 
     for f, v in zip(*np.nonzero(codes)):
         fixed[f, v] = kp.keypoints[f, v, orders[codes[f, v]]]
     return dataclasses.replace(kp, keypoints=fixed), codes
+
+
+def swap_counts(codes: np.ndarray, cameras: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """Frames relabelled per camera and kind, ``{camera: {"all": n, ...}}``, cameras without any left out."""
+    return {cam: {SWAPS[s]: int(n) for s, n in enumerate(np.bincount(codes[:, v], minlength=len(SWAPS))) if s and n}
+            for v, cam in enumerate(cameras) if codes[:, v].any()}
