@@ -1,21 +1,31 @@
 """2D keypoints of every view in one HDF5 file (``output/keypoints2d.h5``).
 
-Layout (one group per camera, so views can be added one by one and read by name)::
+Layout, format version 2 (one group per camera, so views can be added one by one and read by name)::
 
     /                      attrs: format_version, keypoint_format, keypoint_names (JSON), fps, meta (JSON)
-    /<camera>/keypoints    (F, K, 3) float32: pixel x, pixel y, confidence; NaN where not detected
-    /<camera>/boxes        (F, 4) float32: x0, y0, x1, y1 of the person; NaN where not detected
-    /<camera>/detected     (F,) uint8: 1 where the detector found the person
+    /<camera>/keypoints    (F, P, K, 3) float32: pixel x, pixel y, confidence; NaN where a slot is empty
+    /<camera>/boxes        (F, P, 4) float32: x0, y0, x1, y1 of each person; NaN where a slot is empty
+    /<camera>/scores       (F, P) float32: the detector's score per person; NaN where a slot is empty
+    /<camera>/detected     (F,) uint8: 1 where the detector found at least one person
+    /<camera>/masks        (F, P, S, S) uint8, optional: person probability x 255 inside mask_boxes, resampled
+                           to S x S pixels (gzip)
+    /<camera>/mask_boxes   (F, P, 4) float32, optional: the image box x0, y0, x1, y1 each mask covers
     /<camera>              attrs: image_size (width, height), plus per-view metadata
 
-Frames are never dropped or shifted: frame f of every view is the same instant.
-In memory the views are stacked as ``(F, V, K, 3)`` (frame, view, keypoint, xyc).
+P is the number of person slots of that view (the most people found in one frame); slots are per frame and
+carry no identity across frames or views: association across views and over time gives identities.
+Version 1 files (written before people were separated: keypoints (F, K, 3), boxes (F, 4)) still load, as one
+slot. Frames are never dropped or shifted: frame f of every view is the same instant.
+
+In memory: `Detections2D` holds every person, ``(F, V, P, K, 3)`` (frame, view, slot, keypoint, xyc);
+`Keypoints2D` holds one person per view, ``(F, V, K, 3)``, which is what a fit consumes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +35,7 @@ import numpy as np
 from mocap.errors import InputDataError
 from mocap.io.atomic import atomic_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +52,8 @@ class Keypoints2D:
     fps: float
     meta: dict = field(default_factory=dict)
     view_meta: tuple[dict, ...] | None = None  # (V,) per-view metadata, e.g. the source video
+    masks: np.ndarray | None = None  # (F, V, S, S) uint8 person probability x 255 inside mask_boxes
+    mask_boxes: np.ndarray | None = None  # (F, V, 4) x0, y0, x1, y1 the masks cover; NaN where none
 
     def __post_init__(self) -> None:
         V, K = len(self.cameras), len(self.names)
@@ -63,6 +75,7 @@ class Keypoints2D:
         object.__setattr__(self, "image_sizes", sizes)
         vm = tuple(self.view_meta) if self.view_meta is not None else tuple({} for _ in range(V))
         object.__setattr__(self, "view_meta", vm)
+        _check_masks(self, (F, V))
 
     @property
     def num_frames(self) -> int:
@@ -76,43 +89,180 @@ class Keypoints2D:
         idx = [self.cameras.index(c) for c in cameras]
         return Keypoints2D(tuple(cameras), self.keypoints[:, idx], self.boxes[:, idx], self.detected[:, idx],
                            self.image_sizes[idx], self.format, self.names, self.fps, dict(self.meta),
-                           tuple(self.view_meta[i] for i in idx))
+                           tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)))
+
+
+@dataclass(frozen=True, eq=False)
+class Detections2D:
+    """Every person the detector found in V views over F frames: P slots per frame and view.
+
+    Slots carry no identity: slot p of frame f in view v and slot p of frame f+1 may be different people.
+    `mocap.fitting.association` turns this into one `Keypoints2D` per person.
+    """
+
+    cameras: tuple[str, ...]  # (V,)
+    keypoints: np.ndarray  # (F, V, P, K, 3) x, y, confidence; NaN where a slot is empty
+    boxes: np.ndarray  # (F, V, P, 4)
+    scores: np.ndarray  # (F, V, P) detector score; NaN where a slot is empty
+    image_sizes: np.ndarray  # (V, 2) width, height
+    format: str
+    names: tuple[str, ...]  # (K,)
+    fps: float
+    meta: dict = field(default_factory=dict)
+    view_meta: tuple[dict, ...] | None = None  # (V,)
+    masks: np.ndarray | None = None  # (F, V, P, S, S) uint8
+    mask_boxes: np.ndarray | None = None  # (F, V, P, 4)
+
+    def __post_init__(self) -> None:
+        V, K = len(self.cameras), len(self.names)
+        kp = np.asarray(self.keypoints, dtype=np.float32)
+        if kp.ndim != 5 or kp.shape[1] != V or kp.shape[3:] != (K, 3):
+            raise InputDataError(f"keypoints have shape {kp.shape}, expected (F, {V}, P, {K}, 3)")
+        F, _, P = kp.shape[:3]
+        boxes = np.asarray(self.boxes, dtype=np.float32)
+        scores = np.asarray(self.scores, dtype=np.float32)
+        sizes = np.asarray(self.image_sizes, dtype=np.int64)
+        for name, arr, shape in (("boxes", boxes, (F, V, P, 4)), ("scores", scores, (F, V, P)), ("image_sizes", sizes, (V, 2))):
+            if arr.shape != shape:
+                raise InputDataError(f"{name} have shape {arr.shape}, expected {shape}")
+        for attr, value in (("cameras", tuple(self.cameras)), ("names", tuple(self.names)), ("keypoints", kp),
+                            ("boxes", boxes), ("scores", scores), ("image_sizes", sizes),
+                            ("view_meta", tuple(self.view_meta) if self.view_meta is not None else tuple({} for _ in range(V)))):
+            object.__setattr__(self, attr, value)
+        _check_masks(self, (F, V, P))
+
+    @property
+    def num_frames(self) -> int:
+        return self.keypoints.shape[0]
+
+    @property
+    def num_slots(self) -> int:
+        return self.keypoints.shape[2]
+
+    @property
+    def present(self) -> np.ndarray:
+        """(F, V, P) bool: the slot holds a person."""
+        return np.isfinite(self.scores)
+
+    @classmethod
+    def from_keypoints(cls, kp: Keypoints2D) -> "Detections2D":
+        """One slot per view: the single person of ``kp`` (score = mean confidence of its keypoints)."""
+        with np.errstate(invalid="ignore"):
+            conf = np.nanmean(np.where(np.isfinite(kp.keypoints[..., 2]), kp.keypoints[..., 2], np.nan), axis=-1) \
+                if kp.keypoints.shape[-2] else np.zeros(kp.detected.shape)
+        scores = np.where(kp.detected, np.nan_to_num(conf, nan=0.0), np.nan)
+        masks = None if kp.masks is None else kp.masks[:, :, None]
+        mask_boxes = None if kp.mask_boxes is None else kp.mask_boxes[:, :, None]
+        return cls(kp.cameras, kp.keypoints[:, :, None], kp.boxes[:, :, None], scores[:, :, None], kp.image_sizes,
+                   kp.format, kp.names, kp.fps, dict(kp.meta), kp.view_meta, masks, mask_boxes)
+
+    def select(self, cameras: Sequence[str]) -> "Detections2D":
+        """The named views, in the order given."""
+        missing = [c for c in cameras if c not in self.cameras]
+        if missing:
+            raise InputDataError(f"no keypoints for camera(s) {', '.join(missing)}; have {', '.join(self.cameras)}")
+        idx = [self.cameras.index(c) for c in cameras]
+        return Detections2D(tuple(cameras), self.keypoints[:, idx], self.boxes[:, idx], self.scores[:, idx],
+                            self.image_sizes[idx], self.format, self.names, self.fps, dict(self.meta),
+                            tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)))
+
+    def pick(self, slots: np.ndarray) -> Keypoints2D:
+        """One person per view: ``slots`` (F, V) int, the slot to take in each frame and view, -1 for none."""
+        slots = np.asarray(slots)
+        F, V, P = self.scores.shape
+        if slots.shape != (F, V):
+            raise ValueError(f"slots have shape {slots.shape}, expected {(F, V)}")
+        take = np.clip(slots, 0, max(P - 1, 0))
+        f, v = np.meshgrid(np.arange(F), np.arange(V), indexing="ij")
+        none = (slots < 0) | (P == 0)
+        if P == 0:
+            kp = np.full((F, V, len(self.names), 3), np.nan, np.float32)
+            boxes = np.full((F, V, 4), np.nan, np.float32)
+        else:
+            kp = np.where(none[..., None, None], np.nan, self.keypoints[f, v, take])
+            boxes = np.where(none[..., None], np.nan, self.boxes[f, v, take])
+        detected = ~none & np.isfinite(self.scores[f, v, take] if P else np.zeros((F, V)))
+        masks = mask_boxes = None
+        if self.masks is not None and P:
+            masks = np.where(none[..., None, None], 0, self.masks[f, v, take]).astype(np.uint8)
+            mask_boxes = np.where(none[..., None], np.nan, self.mask_boxes[f, v, take])
+        return Keypoints2D(self.cameras, kp, boxes, detected, self.image_sizes, self.format, self.names, self.fps,
+                           dict(self.meta), self.view_meta, masks, mask_boxes)
+
+    def best(self) -> Keypoints2D:
+        """The highest-scoring person of each frame and view (what a single-person tool would see)."""
+        scores = np.where(self.present, self.scores, -np.inf)
+        slots = np.argmax(scores, axis=2) if self.num_slots else np.zeros(scores.shape[:2], int)
+        return self.pick(np.where(self.present.any(axis=2), slots, -1))
+
+
+def _check_masks(obj, lead: tuple[int, ...]) -> None:
+    """Masks and their boxes come together, with the container's leading axes."""
+    if (obj.masks is None) != (obj.mask_boxes is None):
+        raise InputDataError("masks and mask_boxes must be given together")
+    if obj.masks is None:
+        return
+    masks = np.asarray(obj.masks, dtype=np.uint8)
+    boxes = np.asarray(obj.mask_boxes, dtype=np.float32)
+    if masks.ndim != len(lead) + 2 or masks.shape[:len(lead)] != lead or masks.shape[-1] != masks.shape[-2]:
+        raise InputDataError(f"masks have shape {masks.shape}, expected {(*lead, 'S', 'S')}")
+    if boxes.shape != (*lead, 4):
+        raise InputDataError(f"mask_boxes have shape {boxes.shape}, expected {(*lead, 4)}")
+    object.__setattr__(obj, "masks", masks)
+    object.__setattr__(obj, "mask_boxes", boxes)
+
+
+def _masks_at(obj, index) -> tuple:
+    if obj.masks is None:
+        return None, None
+    return obj.masks[index], obj.mask_boxes[index]
 
 
 def _json_attr(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _write_root(f, kp: Keypoints2D) -> None:
+def _write_root(f, det: Detections2D) -> None:
     f.attrs["format_version"] = FORMAT_VERSION
-    f.attrs["keypoint_format"] = kp.format
-    f.attrs["keypoint_names"] = _json_attr(list(kp.names))
-    f.attrs["fps"] = float(kp.fps)
-    f.attrs["meta"] = _json_attr(kp.meta)
+    f.attrs["keypoint_format"] = det.format
+    f.attrs["keypoint_names"] = _json_attr(list(det.names))
+    f.attrs["fps"] = float(det.fps)
+    f.attrs["meta"] = _json_attr(det.meta)
 
 
-def _write_view(f, kp: Keypoints2D, v: int) -> None:
-    g = f.create_group(kp.cameras[v])
-    g.create_dataset("keypoints", data=kp.keypoints[:, v], compression="gzip", compression_opts=4)
-    g.create_dataset("boxes", data=kp.boxes[:, v])
-    g.create_dataset("detected", data=kp.detected[:, v].astype(np.uint8))
-    g.attrs["image_size"] = kp.image_sizes[v]
-    g.attrs["meta"] = _json_attr(kp.view_meta[v])
+def _write_view(f, det: Detections2D, v: int) -> None:
+    g = f.create_group(det.cameras[v])
+    g.create_dataset("keypoints", data=det.keypoints[:, v], compression="gzip", compression_opts=4)
+    g.create_dataset("boxes", data=det.boxes[:, v])
+    g.create_dataset("scores", data=det.scores[:, v])
+    g.create_dataset("detected", data=det.present[:, v].any(axis=1).astype(np.uint8))
+    if det.masks is not None:
+        S = det.masks.shape[-1]
+        g.create_dataset("masks", data=det.masks[:, v], compression="gzip", compression_opts=4,
+                         chunks=(1, max(det.num_slots, 1), S, S))
+        g.create_dataset("mask_boxes", data=det.mask_boxes[:, v])
+    g.attrs["image_size"] = det.image_sizes[v]
+    g.attrs["meta"] = _json_attr(det.view_meta[v])
 
 
-def write_keypoints(path: str | os.PathLike, kp: Keypoints2D) -> Path:
-    """Write all views atomically (temporary file, then rename)."""
+def _as_detections(kp: Keypoints2D | Detections2D) -> Detections2D:
+    return kp if isinstance(kp, Detections2D) else Detections2D.from_keypoints(kp)
+
+
+def write_keypoints(path: str | os.PathLike, kp: Keypoints2D | Detections2D) -> Path:
+    """Write all views atomically (temporary file, then rename); one person per view or every person."""
     import h5py
 
+    det = _as_detections(kp)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            _write_root(f, kp)
-            for v in range(len(kp.cameras)):
-                _write_view(f, kp, v)
+            _write_root(f, det)
+            for v in range(len(det.cameras)):
+                _write_view(f, det, v)
     return Path(path)
 
 
-def merge_views(path: str | os.PathLike, kp: Keypoints2D) -> Path:
+def merge_views(path: str | os.PathLike, kp: Keypoints2D | Detections2D) -> Path:
     """Add the views of ``kp`` to the file at ``path`` (created when absent), replacing same-named views.
 
     The file is rewritten whole into a temporary file and renamed, so a crash leaves the previous
@@ -124,26 +274,23 @@ def merge_views(path: str | os.PathLike, kp: Keypoints2D) -> Path:
     path = Path(path)
     if not path.is_file():
         return write_keypoints(path, kp)
-    try:
-        old = h5py.File(path, "r")
-    except OSError as e:
-        raise InputDataError(f"{path}: unreadable HDF5 file ({e}); delete it or rerun with --force") from None
-    with old, atomic_path(path) as tmp:
-        fmt = old.attrs.get("keypoint_format")
-        kept = [c for c in old.keys() if c not in kp.cameras]
-        if kept and fmt != kp.format:
-            raise InputDataError(f"{path}: holds {fmt} keypoints, cannot add {kp.format} views; "
+    new = _as_detections(kp)
+    fmt, view_meta = read_view_meta(path)
+    if fmt is None:
+        raise InputDataError(f"{path}: unreadable keypoints file; delete it or rerun with --force")
+    kept = [read_detections(path, [c]) for c in view_meta if c not in new.cameras]
+    for det in kept:
+        if det.format != new.format:
+            raise InputDataError(f"{path}: holds {det.format} keypoints, cannot add {new.format} views; "
                                  "replace the file (--force) or write elsewhere")
-        for cam in kept:
-            if old[cam]["keypoints"].shape[0] != kp.num_frames:
-                raise InputDataError(f"{path}: camera {cam} has {old[cam]['keypoints'].shape[0]} frames, "
-                                     f"the new views {kp.num_frames}; replace the file (--force)")
-        with h5py.File(tmp, "w") as f:
-            _write_root(f, kp)
-            for cam in kept:
-                old.copy(old[cam], f, name=cam)
-            for v in range(len(kp.cameras)):
-                _write_view(f, kp, v)
+        if det.num_frames != new.num_frames:
+            raise InputDataError(f"{path}: camera {det.cameras[0]} has {det.num_frames} frames, the new views "
+                                 f"{new.num_frames}; replace the file (--force)")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_root(f, new)
+        for det in [*kept, new]:
+            for v in range(len(det.cameras)):
+                _write_view(f, det, v)
     return path
 
 
@@ -162,7 +309,42 @@ def read_view_meta(path: str | os.PathLike) -> tuple[str | None, dict[str, dict]
 
 
 def read_keypoints(path: str | os.PathLike, cameras: Sequence[str] | None = None) -> Keypoints2D:
-    """Read the views ``cameras`` (all, in file order, when ``None``)."""
+    """One person per view: the highest-scoring detection of each frame and view (the only one in files
+    written by a single-person detector). Use `read_detections` and association for several people."""
+    return read_detections(path, cameras).best()
+
+
+def _read_view(path: Path, g, cam: str, version: int) -> dict:
+    for ds in ("keypoints", "boxes", "detected"):
+        if ds not in g:
+            raise InputDataError(f"{path}: camera {cam!r} lacks the dataset {ds!r}")
+    kp, boxes = g["keypoints"][()], g["boxes"][()]
+    detected = g["detected"][()].astype(bool)
+    masks = g["masks"][()] if "masks" in g else None
+    mask_boxes = g["mask_boxes"][()] if "mask_boxes" in g else None
+    if version < 2:  # one person per frame: add the slot axis
+        kp, boxes = kp[:, None], boxes[:, None]
+        conf = kp[..., 2]
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scores = np.where(detected[:, None], np.nan_to_num(np.nanmean(conf, axis=-1)), np.nan)
+        masks = None if masks is None else masks[:, None]
+        mask_boxes = None if mask_boxes is None else mask_boxes[:, None]
+    else:
+        scores = g["scores"][()] if "scores" in g else np.where(detected[:, None], 1.0, np.nan)
+    return {"keypoints": kp, "boxes": boxes, "scores": scores, "masks": masks, "mask_boxes": mask_boxes,
+            "size": tuple(g.attrs["image_size"]), "meta": json.loads(g.attrs.get("meta", "{}"))}
+
+
+def _pad_slots(arr: np.ndarray | None, P: int, fill) -> np.ndarray | None:
+    if arr is None or arr.shape[1] == P:
+        return arr
+    pad = np.full((arr.shape[0], P - arr.shape[1], *arr.shape[2:]), fill, arr.dtype)
+    return np.concatenate([arr, pad], axis=1)
+
+
+def read_detections(path: str | os.PathLike, cameras: Sequence[str] | None = None) -> Detections2D:
+    """Every person of the views ``cameras`` (all, in file order, when ``None``); version 1 and 2 files."""
     import h5py
 
     path = Path(path)
@@ -173,6 +355,10 @@ def read_keypoints(path: str | os.PathLike, cameras: Sequence[str] | None = None
             for key in ("keypoint_format", "keypoint_names", "fps"):
                 if key not in f.attrs:
                     raise InputDataError(f"{path}: not a mocap keypoints file (attribute {key!r} missing)")
+            version = int(f.attrs.get("format_version", 1))
+            if version > FORMAT_VERSION:
+                raise InputDataError(f"{path}: keypoints file format {version} is newer than this mocap reads "
+                                     f"({FORMAT_VERSION}); update mocap")
             names = tuple(json.loads(f.attrs["keypoint_names"]))
             available = list(f.keys())
             wanted = list(cameras) if cameras is not None else available
@@ -181,28 +367,18 @@ def read_keypoints(path: str | os.PathLike, cameras: Sequence[str] | None = None
                 raise InputDataError(f"{path}: no keypoints for camera(s) {', '.join(missing)}; file has {', '.join(available)}")
             if not wanted:
                 raise InputDataError(f"{path}: the file holds no camera")
-            per_view = []
-            for cam in wanted:
-                g = f[cam]
-                for ds in ("keypoints", "boxes", "detected"):
-                    if ds not in g:
-                        raise InputDataError(f"{path}: camera {cam!r} lacks the dataset {ds!r}")
-                per_view.append((g["keypoints"][()], g["boxes"][()], g["detected"][()].astype(bool),
-                                 tuple(g.attrs["image_size"]), json.loads(g.attrs.get("meta", "{}"))))
-            frames = {cam: pv[0].shape[0] for cam, pv in zip(wanted, per_view)}
-            if len(set(frames.values())) > 1:
-                raise InputDataError(f"{path}: views have different frame counts: {frames}")
-            return Keypoints2D(
-                cameras=tuple(wanted),
-                keypoints=np.stack([pv[0] for pv in per_view], 1),
-                boxes=np.stack([pv[1] for pv in per_view], 1),
-                detected=np.stack([pv[2] for pv in per_view], 1),
-                image_sizes=np.array([pv[3] for pv in per_view]),
-                format=str(f.attrs["keypoint_format"]),
-                names=names,
-                fps=float(f.attrs["fps"]),
-                meta=json.loads(f.attrs.get("meta", "{}")),
-                view_meta=tuple(pv[4] for pv in per_view),
-            )
+            views = [_read_view(path, f[cam], cam, version) for cam in wanted]
+            fmt, fps, meta = str(f.attrs["keypoint_format"]), float(f.attrs["fps"]), json.loads(f.attrs.get("meta", "{}"))
     except OSError as e:
         raise InputDataError(f"{path}: unreadable HDF5 file ({e})") from None
+    frames = {cam: pv["keypoints"].shape[0] for cam, pv in zip(wanted, views)}
+    if len(set(frames.values())) > 1:
+        raise InputDataError(f"{path}: views have different frame counts: {frames}")
+    P = max(pv["keypoints"].shape[1] for pv in views)
+    has_masks = all(pv["masks"] is not None for pv in views)
+    stack = lambda key, fill: np.stack([_pad_slots(pv[key], P, fill) for pv in views], 1)  # noqa: E731
+    return Detections2D(
+        cameras=tuple(wanted), keypoints=stack("keypoints", np.nan), boxes=stack("boxes", np.nan),
+        scores=stack("scores", np.nan), image_sizes=np.array([pv["size"] for pv in views]), format=fmt,
+        names=names, fps=fps, meta=meta, view_meta=tuple(pv["meta"] for pv in views),
+        masks=stack("masks", 0) if has_masks else None, mask_boxes=stack("mask_boxes", np.nan) if has_masks else None)

@@ -1,0 +1,99 @@
+"""`mocap detect`: BlazePose keypoints, and keypoint exchange with other tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mocap.cli._base import DefaultCommandGroup, split_names, app, console
+from mocap.errors import ConfigError
+
+
+
+detect_app = typer.Typer(cls=DefaultCommandGroup, no_args_is_help=True, add_completion=False,
+                         help="2D keypoints of every view: `mocap detect SESSION` runs BlazePose; import/export "
+                              "exchange keypoints with OpenPose, Pose2Sim, EasyMocap, anipose.")
+app.add_typer(detect_app, name="detect")
+
+
+@detect_app.command("run")
+def detect_run(
+    session: Path = typer.Argument(..., help="Session folder."),
+    force: bool = typer.Option(False, "--force", help="Detect again the views already in output/keypoints2d.h5."),
+    views: Optional[list[str]] = typer.Option(None, "--views", help="Cameras to detect (repeat or comma-separate); default all."),
+    complexity: int = typer.Option(1, "--complexity", help="BlazePose model complexity; only 1 ships with mediapipe."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Views detected at once, in threads (default: one per usable core)."),
+) -> None:
+    """BlazePose keypoints of every view into SESSION/output/keypoints2d.h5 (the default of `mocap detect SESSION`)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from mocap.detect.blazepose import DetectorConfig, check_model
+    from mocap.detect.stage import detect_session
+    from mocap.session import Session
+
+    check_model(complexity)
+    s = Session.load(session)
+    config = DetectorConfig(model_complexity=complexity)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=False) as bars:
+        tasks: dict[str, int] = {}
+
+        def progress(camera: str, done: int, total: int) -> None:
+            if camera not in tasks:
+                tasks[camera] = bars.add_task(camera, total=total)
+            bars.update(tasks[camera], completed=done)
+
+        result = detect_session(s, split_names(views), force=force, config=config, workers=workers, progress=progress)
+    for cam in result.skipped:
+        console.print(f"{cam}: already detected (use --force to redo)")
+    for cam, rate in result.detection_rate.items():
+        console.print(f"{cam}: person found in {rate:.1%} of {s.num_frames} frames")
+    console.print(f"wrote {result.path}" if result.detected else f"{result.path} is up to date")
+
+
+@detect_app.command("import")
+def detect_import(
+    folder: Path = typer.Argument(..., help="Folder of another tool's keypoints (one sub-folder or file per camera)."),
+    format: str = typer.Option(..., "--format", help="openpose (BODY_25 / COCO-18 JSON per frame) or coco (<camera>.json)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="A session folder (its output/keypoints2d.h5) or an .h5 file; default FOLDER/keypoints2d.h5."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate, when OUTPUT is not a session."),
+) -> None:
+    """Read OpenPose or COCO keypoint JSON into the keypoints2d.h5 format."""
+    from mocap.detect.openpose import import_keypoints
+    from mocap.io.keypoints_h5 import write_keypoints
+    from mocap.session import Session
+
+    if output is not None and output.is_dir():
+        s = Session.load(output)
+        kp = import_keypoints(folder, format, num_frames=s.num_frames, fps=s.fps or fps or float("nan"),
+                              image_sizes={v.camera: (v.info.width, v.info.height) for v in s.views}, cameras=s.cameras)
+        path = s.output("keypoints")
+    else:
+        kp = import_keypoints(folder, format, fps=fps if fps is not None else float("nan"))
+        path = output or folder / "keypoints2d.h5"
+    write_keypoints(path, kp)
+    for v, cam in enumerate(kp.cameras):
+        console.print(f"{cam}: {kp.detected[:, v].mean():.1%} of {kp.num_frames} frames with a person")
+    console.print(f"wrote {path} ({kp.format}, {len(kp.cameras)} cameras)")
+
+
+@detect_app.command("export")
+def detect_export(
+    session: Path = typer.Argument(..., help="Session folder with output/keypoints2d.h5."),
+    format: str = typer.Option("openpose", "--format", help="openpose (BODY_25 JSON, one file per frame and camera)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder; default SESSION/output/openpose."),
+) -> None:
+    """Write the session's keypoints as OpenPose JSON (read by Pose2Sim, EasyMocap, anipose)."""
+    from mocap.detect.openpose import export_openpose
+    from mocap.io.keypoints_h5 import read_keypoints
+    from mocap.session import Session
+
+    if format != "openpose":
+        raise ConfigError(f"--format {format}: only openpose export is supported")
+    s = Session.load(session)
+    kp = read_keypoints(s.output("keypoints"))
+    folders = export_openpose(kp, output or s.output_dir / "openpose")
+    console.print(f"wrote {len(folders)} folders of {kp.num_frames} OpenPose files under {folders[0].parent}")

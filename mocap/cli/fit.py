@@ -1,0 +1,73 @@
+"""`mocap shape` and `mocap run`: the subject's shape, then the body in every frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from mocap.cli._base import app, console, progress_bar
+
+
+
+@app.command()
+def shape(
+    session: Path = typer.Argument(..., help="Session folder."),
+    frames: str = typer.Option("0:60", "--frames", help="Frames START:STOP of the subject in A-pose or moving slowly."),
+    output: Path = typer.Option(..., "-o", "--output", help="Subject file to write, e.g. subject.npz."),
+    views: Optional[int] = typer.Option(None, "--views", help="Use the N best views."),
+) -> None:
+    """Fit the subject's body shape (betas) to a short sequence, for `mocap run --shape`."""
+    from mocap.fitting.run import shape_session
+
+    bar, progress = progress_bar("fitting shape")
+    with bar:
+        res, out = shape_session(session, frames, output, views, progress=progress)
+    console.print(f"betas {' '.join(f'{b:+.2f}' for b in res.betas.tolist())}")
+    console.print(f"{len(res.frames)} frames, mean reprojection error {res.error_px:.2f} px; wrote {out}")
+
+
+@app.command()
+def run(
+    session: Path = typer.Argument(..., help="Session folder (calibration.toml and output/keypoints2d.h5)."),
+    views: Optional[int] = typer.Option(None, "--views", help="Use the N best views (most detections, widest spread)."),
+    shape: Optional[Path] = typer.Option(None, "--shape", help="Subject shape from `mocap shape`; betas are then held (Shape ReFit)."),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Pipeline preset name or YAML path (default: session.yaml's, else keypoints)."),
+    combine: Optional[str] = typer.Option(None, "--combine", help="average: per-view updates merged by averaging; joint: one LM over all views."),
+    debug: bool = typer.Option(False, "--debug", help="Also write per-iteration diagnostics to output/fit.h5."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="ReFit checkpoint_best.pth.tar (pipelines refit, refit+keypoints)."),
+) -> None:
+    """Fit the body to every frame: writes output/smpl.npz (world frame, AMASS-style) with per-frame quality."""
+    import time
+
+    import numpy as np
+
+    from mocap.fitting.run import run_session
+    from mocap.fitting.sequence import FLAGS
+    from mocap.fitting.swaps import swap_counts
+
+    bar, progress = progress_bar("fitting")
+    start = time.perf_counter()
+    with bar:
+        result, out = run_session(session, views, shape, pipeline, combine, debug, progress, checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    table = Table(title="Reprojection error per view (px, mean over frames)")
+    for col in ("camera", "mean", "median", "frames used"):
+        table.add_column(col)
+    for v, cam in enumerate(result.cameras):
+        e = result.error_px[:, v]
+        table.add_row(cam, f"{np.nanmean(e):.2f}" if np.isfinite(e).any() else "-",
+                      f"{np.nanmedian(e):.2f}" if np.isfinite(e).any() else "-", str(int(result.views_used[:, v].sum())))
+    console.print(table)
+    F = len(result.flags)
+    for name, bit in FLAGS.items():
+        n = int(((result.flags & bit) > 0).sum())
+        if n:
+            console.print(f"[yellow]{n} of {F} frames {name.replace('_', ' ')}[/]")
+    if result.swaps is not None:
+        for cam, kinds in swap_counts(result.swaps, result.cameras).items():
+            console.print(f"{cam}: left and right keypoints relabelled in {sum(kinds.values())} frames "
+                          "(the detector swapped them)")
+    console.print(f"{F} frames in {seconds:.1f} s ({F / seconds:.1f} frames/s); wrote {out}")

@@ -1,0 +1,39 @@
+"""`mocap info`: what a session holds and what it lacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mocap.cli._base import yes_no, app, console
+
+
+
+@app.command()
+def info(session: Path = typer.Argument(..., help="Session folder.")) -> None:
+    """Cameras, frames, fps, resolution, calibration status and outputs of a session."""
+    from mocap.session import OUTPUTS, Session
+
+    s = Session.load(session)
+    calibrated = set()
+    if s.calibration_path.is_file():
+        from mocap.io.calibration_toml import load_rig
+
+        calibrated = set(load_rig(s.calibration_path).names)
+    footage = s.calibration_footage()
+    table = Table(title=f"Session {s.root}")
+    for col in ("camera", "source", "frames", "fps", "resolution", "calibrated", "board footage"):
+        table.add_column(col)
+    for v in s.views:
+        fps = f"{v.info.fps:g}" if v.info.fps else "-"
+        table.add_row(v.camera, str(v.info.path.relative_to(s.root)), str(v.info.frames), fps,
+                      f"{v.info.width}x{v.info.height}", yes_no(v.camera in calibrated), yes_no(v.camera in footage))
+    console.print(table)
+    fps = f"{s.fps:g} fps" if s.fps else "fps unknown (set fps in session.yaml)"
+    console.print(f"{len(s.views)} cameras, {s.num_frames} frames, {fps}; body model: {s.config.body}")
+    for name, rel in OUTPUTS.items():
+        console.print(f"  {rel}: {yes_no((s.root / rel).is_file())}")
+    for item in s.missing():
+        console.print(f"[yellow]missing[/] {item}")
