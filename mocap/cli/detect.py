@@ -72,9 +72,9 @@ def detect_import(
     from mocap.session import Session
 
     if output is not None and output.is_dir():
-        s = Session.load(output)
-        kp = import_keypoints(folder, format, num_frames=s.num_frames, fps=s.fps or fps or float("nan"),
-                              image_sizes={v.camera: (v.info.width, v.info.height) for v in s.views}, cameras=s.cameras)
+        s = Session.load(output, footage=False)  # keypoints need no footage (e.g. `mocap synth` sessions)
+        kp = import_keypoints(folder, format, num_frames=s.num_frames or None, fps=s.fps or fps or float("nan"),
+                              image_sizes=s.image_sizes(), cameras=s.cameras or None)
         path = s.output("keypoints")
     else:
         kp = import_keypoints(folder, format, fps=fps if fps is not None else float("nan"))
@@ -98,7 +98,7 @@ def detect_export(
 
     if format != "openpose":
         raise ConfigError(f"--format {format}: only openpose export is supported")
-    s = Session.load(session)
+    s = Session.load(session, footage=False)
     kp = read_keypoints(s.output("keypoints"))
     folders = export_openpose(kp, output or s.output_dir / "openpose")
     console.print(f"wrote {len(folders)} folders of {kp.num_frames} OpenPose files under {folders[0].parent}")
