@@ -75,8 +75,13 @@ def fits(takes: list[Path]) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
+def _same(x: np.ndarray, y: np.ndarray | None) -> bool:
+    """Bit for bit, NaN (a view not used in a frame) equal to NaN at the same place."""
+    return y is not None and np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")
+
+
 def compare(a: dict, b: dict) -> list[str]:
-    return [f"{take}/{k}" for take in a for k in a[take] if not np.array_equal(a[take][k], b[take].get(k))]
+    return [f"{take}/{k}" for take in a for k in a[take] if not _same(a[take][k], b[take].get(k))]
 
 
 def per_frame_costs(summary: Path) -> None:

@@ -65,6 +65,7 @@ def test_broken_session_is_isolated_and_a_rerun_skips(takes: Path, tmp_path: Pat
     assert (root / "take0" / "output" / "smpl.npz").is_file() and not (root / "take9_broken" / "output" / "smpl.npz").exists()
     assert "take9_broken" in summary.read_text()
     assert status["take0"]["frames"] == 8 and len(status["take0"]["reprojection_px"]) == 4
+    assert len({s["pid"] for s in status.values()}) == 2  # two worker processes shared the three sessions
     first = fit_arrays(root / "take0")
     mtime = (root / "take0" / "output" / "smpl.npz").stat().st_mtime_ns
 

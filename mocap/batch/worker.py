@@ -37,6 +37,7 @@ class SessionRecord:
     error: str = ""
     attempts: int = 1
     host: str = ""
+    pid: int = 0  # of the worker process that ran it
 
 
 def single_threaded() -> None:
@@ -115,7 +116,7 @@ def process_session(root: str | os.PathLike, steps: tuple[str, ...], force: bool
     import socket
 
     root = Path(root)
-    record = SessionRecord(label or str(root), host=socket.gethostname())
+    record = SessionRecord(label or str(root), host=socket.gethostname(), pid=os.getpid())
     try:
         clear_stale_temporaries(root)
     except OSError as e:
