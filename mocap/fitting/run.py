@@ -22,9 +22,11 @@ from mocap.errors import ConfigError, InputDataError, MissingDependencyError
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
+from mocap.fitting.people import choose_people, far_views, person_dir, with_association, without_views
+from mocap.fitting.tracking import VIEW_REASONS, Association, associate
 from mocap.fitting.views import select_views
 from mocap.io.calibration_toml import file_sha256, load_rig
-from mocap.io.keypoints_h5 import Keypoints2D, read_keypoints
+from mocap.io.keypoints_h5 import Detections2D, Keypoints2D, read_detections
 from mocap.io.smpl_npz import SmplSequence, save_sequence
 from mocap.io.subject import SubjectShape, load_subject, save_subject
 
@@ -49,7 +51,7 @@ def session_config(root: Path) -> SessionConfig:
     return load_config(SessionConfig, read_yaml(path), path.name) if path.is_file() else SessionConfig()
 
 
-def _keypoints(root: Path) -> Keypoints2D:
+def _detections(root: Path) -> Detections2D:
     path = root / "output" / "keypoints2d.h5"
     if not path.is_file():
         try:
@@ -59,7 +61,7 @@ def _keypoints(root: Path) -> Keypoints2D:
         from mocap.session import Session
 
         detect_session(Session.load(root))
-    return read_keypoints(path)
+    return read_detections(path)
 
 
 def load_shape(path: Path, body: BodyModel) -> torch.Tensor:
@@ -83,10 +85,19 @@ class Inputs:
     spec: object
     checkpoint: Path | None = None  # ReFit checkpoint (learned pipelines)
     swaps: np.ndarray | None = None  # (F, V) left/right relabellings applied to ``keypoints`` (fitting.swaps)
+    detections: Detections2D | None = None  # every detection of the views used
+    association: Association | None = None  # the people found in ``detections``
+    people: tuple[int, ...] = (0,)  # the ids to fit, the main subject (whose detections ``keypoints`` holds) first
+
+    def person(self, person: int) -> tuple[Keypoints2D, np.ndarray | None]:
+        """One person's detections (left/right swaps undone when the pipeline says so) and the swap codes."""
+        kp = self.association.keypoints(self.detections, person)
+        return fix_swaps(kp, self.rig) if self.pipeline.fit.fix_swaps else (kp, None)
 
 
 def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None,
-                checkpoint: Path | None = None, need_checkpoint: bool = False) -> Inputs:
+                checkpoint: Path | None = None, need_checkpoint: bool = False, person: int | None = None) -> Inputs:
+    """Everything a fit needs; ``keypoints`` are the main subject's (``person``, default the most seen)."""
     root = Path(root)
     if not root.is_dir():
         raise InputDataError(f"{root}: session folder not found")
@@ -104,23 +115,25 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
         body, checkpoint = refit_requirements(checkpoint or pcfg.refit.checkpoint, scfg.body, scfg.gender,
                                               need_checkpoint)
     rig_all = load_rig(root / "calibration.toml")
-    kp = _keypoints(root)
-    missing = [c for c in kp.cameras if c not in rig_all]
+    det = _detections(root)
+    missing = [c for c in det.cameras if c not in rig_all]
     if missing:
         raise InputDataError(f"{root / 'calibration.toml'}: no calibration for camera(s) {', '.join(missing)}")
     if scfg.cameras is not None:
-        kp = kp.select(scfg.cameras)
+        det = det.select(scfg.cameras)
     if views is not None:
         if views < 2:
             raise ConfigError(f"--views {views}: multi-view fitting needs at least 2 views")
-        keep = select_views(rig_all.subset(kp.cameras), kp.keypoints, views, pcfg.fit.min_confidence)
-        kp = kp.select([kp.cameras[i] for i in keep])
+        keep = select_views(rig_all.subset(det.cameras), det.best().keypoints, views, pcfg.fit.min_confidence)
+        det = det.select([det.cameras[i] for i in keep])
     body = load_body(scfg.body, scfg.gender) if body is None else body
-    rig = rig_all.subset(kp.cameras)
-    swaps = None
-    if pcfg.fit.fix_swaps:
-        kp, swaps = fix_swaps(kp, rig)
-    return Inputs(root, scfg, pcfg, body, kp, rig, keypoint_spec(body, kp.format), checkpoint, swaps)
+    rig = rig_all.subset(det.cameras)
+    assoc = associate(det, rig, pcfg.fit.association)
+    people = choose_people(assoc, scfg.person if person is None else person, scfg.people, scfg.max_people)
+    inp = Inputs(root, scfg, pcfg, body, det.best(), rig, keypoint_spec(body, det.format), checkpoint, None, det,
+                 assoc, tuple(people))
+    kp, swaps = inp.person(people[0])
+    return dataclasses.replace(inp, keypoints=kp, swaps=swaps)
 
 
 def _metadata(inp: Inputs, extra: dict) -> dict:
@@ -141,31 +154,66 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class PersonFit:
+    person: int
+    result: FitResult
+    path: Path  # output/people/<id>/smpl.npz
+    keypoints: Keypoints2D  # the person's detections as fitted (swaps undone, views far from the fit removed)
+
+
 def run_session(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
                 combine: str | None = None, debug: bool = False, progress: Progress | None = None,
-                checkpoint: Path | None = None) -> tuple[FitResult, Path]:
-    """Fit the session (the pipeline's updater: keypoints, ReFit, or ReFit then keypoints) and write
-    ``output/smpl.npz`` (and ``output/fit.h5`` with ``debug``)."""
-    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True)
-    betas = load_shape(Path(shape), inp.body) if shape is not None else None
-    extra = {}
-    start = None
+                checkpoint: Path | None = None, person: int | None = None) -> tuple[FitResult, Path]:
+    """Fit the session's main subject (and every other person chosen, `run_people`); the main subject's
+    result and ``output/smpl.npz``."""
+    fits = run_people(root, views, shape, pipeline, combine, debug, progress, checkpoint, person)
+    return fits[0].result, Path(root) / "output" / "smpl.npz"
+
+
+def run_people(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
+               combine: str | None = None, debug: bool = False, progress: Progress | None = None,
+               checkpoint: Path | None = None, person: int | None = None) -> list[PersonFit]:
+    """Fit every chosen person (the pipeline's updater: keypoints, ReFit, or ReFit then keypoints), each with
+    its own betas, into ``output/people/<id>/smpl.npz``; the main subject (first) also into
+    ``output/smpl.npz`` (and ``output/fit.h5`` with ``debug``). ``shape`` holds the main subject's betas."""
+    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, person=person)
+    fits = []
+    for n in inp.people:
+        kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
+        betas = load_shape(Path(shape), inp.body) if shape is not None and n == inp.people[0] else None
+        result, extra = _fit_person(inp, kp, betas, progress, debug)
+        far = far_views(result, inp.rig, inp.pipeline.fit.association.max_view_error)
+        if far.any():  # detections that passed the test between views but not the body: refit without them
+            kp = without_views(kp, far)
+            result, extra = _fit_person(inp, kp, betas, progress, debug)
+        result = with_association(dataclasses.replace(result, swaps=swaps), inp.association, n,
+                                  inp.pipeline.fit.min_views, far)
+        meta = _metadata(dataclasses.replace(inp, keypoints=kp, swaps=swaps),
+                         {"shape_file": str(shape) if shape and n == inp.people[0] else None, "person": n,
+                          "people": list(inp.people), **extra})
+        seq = fitted_sequence(result, inp.body, meta)
+        path = person_dir(inp.root, n) / "smpl.npz"
+        save_sequence(path, seq)
+        if n == inp.people[0]:
+            save_sequence(inp.root / "output" / "smpl.npz", seq)
+            if debug:
+                write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
+        fits.append(PersonFit(n, result, path, kp))
+    return fits
+
+
+def _fit_person(inp: Inputs, kp: Keypoints2D, betas, progress, debug) -> tuple[FitResult, dict]:
+    extra, start, result = {}, None, None
     if inp.pipeline.updater != "keypoints":
         from mocap.fitting.refit.session import fit_refit_session
 
-        result, extra["refit"] = fit_refit_session(inp.root, inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline,
+        result, extra["refit"] = fit_refit_session(inp.root, kp, inp.rig, inp.body, inp.spec, inp.pipeline,
                                                    inp.checkpoint, betas, progress)
         start = result.params
     if inp.pipeline.updater != "refit":
-        result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
-                              start=start)
-    result = dataclasses.replace(result, swaps=inp.swaps)
-    out = inp.root / "output" / "smpl.npz"
-    meta = _metadata(inp, {"shape_file": str(shape) if shape else None, **extra})
-    save_sequence(out, fitted_sequence(result, inp.body, meta))
-    if debug:
-        write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
-    return result, out
+        result = fit_sequence(kp, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug, start=start)
+    return result, extra
 
 
 def fitted_sequence(result: FitResult, body: BodyModel, meta: dict) -> SmplSequence:
@@ -182,6 +230,10 @@ def fitted_sequence(result: FitResult, body: BodyModel, meta: dict) -> SmplSeque
     if result.swaps is not None:
         quality["left_right_swaps"] = result.swaps  # (F, V) codes, names in left_right_swap_names
         quality["left_right_swap_names"] = np.array(json.dumps(SWAPS))
+    if result.view_reasons is not None:
+        quality["view_reasons"] = result.view_reasons  # (F, V) codes, names in view_reason_names
+        quality["view_reason_names"] = np.array(json.dumps(VIEW_REASONS))
+        quality["person"] = np.int64(result.person)
     return SmplSequence(poses=p.poses().detach().double().numpy(), trans=p.transl.detach().double().numpy(),
                         betas=result.betas.detach().double().numpy(), gender=body.gender, fps=result.fps,
                         surface_model=body.name, extra=quality, meta=meta)
@@ -219,12 +271,13 @@ def parse_frames(spec: str, num_frames: int) -> np.ndarray:
 
 
 def shape_session(root: Path, frames: str, output: Path, views: int | None = None, pipeline: str | None = None,
-                  progress: Progress | None = None) -> tuple[ShapeResult, Path]:
-    """Fit one betas vector to ``frames`` of the session from all views and write it to ``output``."""
-    inp = load_inputs(root, views, pipeline)
+                  progress: Progress | None = None, person: int | None = None) -> tuple[ShapeResult, Path]:
+    """Fit one betas vector to ``frames`` of the session from all views and write it to ``output``: the main
+    subject's, or ``person``'s."""
+    inp = load_inputs(root, views, pipeline, person=person)
     idx = parse_frames(frames, inp.keypoints.num_frames)
     res = fit_shape(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, idx, progress)
     save_subject(output, SubjectShape(betas=res.betas.double().numpy(), gender=inp.body.gender,
                                       surface_model=inp.body.name, error_px=float(res.error_px), frames=res.frames,
-                                      meta=_metadata(inp, {"frames": frames})))
+                                      meta=_metadata(inp, {"frames": frames, "person": inp.people[0]})))
     return res, Path(output)
