@@ -34,7 +34,7 @@ def real(sample: Path, root: Path) -> None:
 
     prepare(sample, root)
     t0 = time.perf_counter()
-    fits = run_people(root)
+    fits, _ = run_people(root)
     seconds = time.perf_counter() - t0
     inp = load_inputs(root)
     print(f"\n### {sample.name}: {len(fits)} people fitted in {seconds:.1f} s "
@@ -65,7 +65,7 @@ def synthetic(n: int, frames: int, root: Path, seed: int) -> None:
     together = root / f"people{n}"
     synthesize(together, cfg)
     t0 = time.perf_counter()
-    fits = run_people(together)
+    fits, _ = run_people(together)
     seconds = time.perf_counter() - t0
     m = evaluate_people(together / "output" / "people", together / "ground_truth")
     print(f"\n### {n} people, 4 cameras, {frames} frames, keypoints only: {len(fits)} people fitted in "

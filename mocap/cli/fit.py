@@ -40,6 +40,9 @@ def run(
     debug: bool = typer.Option(False, "--debug", help="Also write per-iteration diagnostics to output/fit.h5."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="ReFit checkpoint_best.pth.tar (pipelines refit, refit+keypoints)."),
     person: Optional[int] = typer.Option(None, "--person", help="The main subject's id, written to output/smpl.npz (default: the person seen by the most views for the most frames)."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Fit frames START:STOP only (e.g. 100:200, 100:); "
+                                         "written to output/smpl_frames_START-STOP.npz unless -o is given."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Sequence file to write (default output/smpl.npz)."),
 ) -> None:
     """Fit the body to every frame: writes output/smpl.npz (world frame, AMASS-style) with per-frame quality,
     and every person found to output/people/<id>/smpl.npz."""
@@ -50,14 +53,20 @@ def run(
     bar, progress = progress_bar("fitting")
     start = time.perf_counter()
     with bar:
-        fits = run_people(session, views, shape, pipeline, combine, debug, progress, checkpoint=checkpoint, person=person)
+        fits, out = run_people(session, views, shape, pipeline, combine, debug, progress, checkpoint=checkpoint,
+                               frames=frames, output=output, person=person)
     seconds = time.perf_counter() - start
     for i, fit in enumerate(fits):
         _print_person(fit, main=i == 0, several=len(fits) > 1)
     F = len(fits[0].result.flags)
     console.print(f"{len(fits)} {'person' if len(fits) == 1 else 'people'} x {F} frames in {seconds:.1f} s "
-                  f"({len(fits) * F / seconds:.1f} frames/s); wrote {session / 'output' / 'smpl.npz'} "
-                  f"(person {fits[0].person}) and {session / 'output' / 'people'}/<id>/smpl.npz")
+                  f"({len(fits) * F / seconds:.1f} frames/s); wrote {out} (person {fits[0].person}) and "
+                  f"{session / 'output' / 'people'}/<id>/{fits[0].path.name}")
+    if frames is not None:
+        from mocap.io.smpl_npz import load_sequence
+
+        first = load_sequence(out).meta["first_frame"]
+        console.print(f"its frame 0 is session frame {first}: evaluate it with `mocap eval {out} --offset {first} --gt ...`")
 
 
 def _print_person(fit, main: bool, several: bool) -> None:

@@ -85,6 +85,7 @@ class Inputs:
     spec: object
     checkpoint: Path | None = None  # ReFit checkpoint (learned pipelines)
     swaps: np.ndarray | None = None  # (F, V) left/right relabellings applied to ``keypoints`` (fitting.swaps)
+    first_frame: int = 0  # session frame of ``keypoints``' frame 0 (``frames`` START)
     detections: Detections2D | None = None  # every detection of the views used
     association: Association | None = None  # the people found in ``detections``
     people: tuple[int, ...] = (0,)  # the ids to fit, the main subject (whose detections ``keypoints`` holds) first
@@ -96,8 +97,10 @@ class Inputs:
 
 
 def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None,
-                checkpoint: Path | None = None, need_checkpoint: bool = False, person: int | None = None) -> Inputs:
-    """Everything a fit needs; ``keypoints`` are the main subject's (``person``, default the most seen)."""
+                checkpoint: Path | None = None, need_checkpoint: bool = False, frames: str | None = None,
+                person: int | None = None) -> Inputs:
+    """Everything a fit needs; ``keypoints`` are the main subject's (``person``, default the most seen);
+    ``frames`` ``"START:STOP"`` keeps those frames of the detections only."""
     root = Path(root)
     if not root.is_dir():
         raise InputDataError(f"{root}: session folder not found")
@@ -116,6 +119,10 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
                                               need_checkpoint)
     rig_all = load_rig(root / "calibration.toml")
     det = _detections(root)
+    first = 0
+    if frames is not None:
+        idx = parse_frames(frames, det.num_frames)
+        det, first = frame_range(det, int(idx[0]), int(idx[-1]) + 1), int(idx[0])
     missing = [c for c in det.cameras if c not in rig_all]
     if missing:
         raise InputDataError(f"{root / 'calibration.toml'}: no calibration for camera(s) {', '.join(missing)}")
@@ -130,10 +137,26 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
     rig = rig_all.subset(det.cameras)
     assoc = associate(det, rig, pcfg.fit.association)
     people = choose_people(assoc, scfg.person if person is None else person, scfg.people, scfg.max_people)
-    inp = Inputs(root, scfg, pcfg, body, det.best(), rig, keypoint_spec(body, det.format), checkpoint, None, det,
-                 assoc, tuple(people))
+    inp = Inputs(root, scfg, pcfg, body, det.best(), rig, keypoint_spec(body, det.format), checkpoint, None, first,
+                 det, assoc, tuple(people))
     kp, swaps = inp.person(people[0])
     return dataclasses.replace(inp, keypoints=kp, swaps=swaps)
+
+
+def frame_range(det: Detections2D, start: int, stop: int) -> Detections2D:
+    """Frames ``start .. stop-1`` of ``det`` (every per-frame array cut alike)."""
+    cut = slice(start, stop)
+    return dataclasses.replace(det, keypoints=det.keypoints[cut], boxes=det.boxes[cut], scores=det.scores[cut],
+                               masks=None if det.masks is None else det.masks[cut],
+                               mask_boxes=None if det.mask_boxes is None else det.mask_boxes[cut])
+
+
+def default_output(root: Path, frames: tuple[int, int] | None = None) -> Path:
+    """``output/smpl.npz``; a part of the take, ``frames`` (start, stop), goes beside it
+    (``smpl_frames_10-50.npz``), so that the commands that read ``output/smpl.npz`` frame by frame with the
+    footage (report, overlay) never pair a part with the wrong frames."""
+    name = "smpl.npz" if frames is None else f"smpl_frames_{frames[0]}-{frames[1]}.npz"
+    return Path(root) / "output" / name
 
 
 def _metadata(inp: Inputs, extra: dict) -> dict:
@@ -148,6 +171,8 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
         "keypoint_format": inp.keypoints.format,
         "cameras": list(inp.keypoints.cameras),
         "calibration_sha256": file_sha256(inp.root / "calibration.toml"),
+        # With the pipeline above, what `mocap batch` compares to tell whether a fit is still up to date.
+        "keypoints_sha256": file_sha256(inp.root / "output" / "keypoints2d.h5"),
         "world_frame": "metres, y up",
         "left_right_swaps": None if inp.swaps is None else swap_counts(inp.swaps, inp.keypoints.cameras),
         **extra,
@@ -164,20 +189,26 @@ class PersonFit:
 
 def run_session(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
                 combine: str | None = None, debug: bool = False, progress: Progress | None = None,
-                checkpoint: Path | None = None, person: int | None = None) -> tuple[FitResult, Path]:
+                checkpoint: Path | None = None, frames: str | None = None, output: Path | None = None,
+                person: int | None = None) -> tuple[FitResult, Path]:
     """Fit the session's main subject (and every other person chosen, `run_people`); the main subject's
-    result and ``output/smpl.npz``."""
-    fits = run_people(root, views, shape, pipeline, combine, debug, progress, checkpoint, person)
-    return fits[0].result, Path(root) / "output" / "smpl.npz"
+    result and the file written (``output``, default :func:`default_output`)."""
+    fits, out = run_people(root, views, shape, pipeline, combine, debug, progress, checkpoint, frames, output, person)
+    return fits[0].result, out
 
 
 def run_people(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
                combine: str | None = None, debug: bool = False, progress: Progress | None = None,
-               checkpoint: Path | None = None, person: int | None = None) -> list[PersonFit]:
+               checkpoint: Path | None = None, frames: str | None = None, output: Path | None = None,
+               person: int | None = None) -> tuple[list[PersonFit], Path]:
     """Fit every chosen person (the pipeline's updater: keypoints, ReFit, or ReFit then keypoints), each with
-    its own betas, into ``output/people/<id>/smpl.npz``; the main subject (first) also into
-    ``output/smpl.npz`` (and ``output/fit.h5`` with ``debug``). ``shape`` holds the main subject's betas."""
-    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, person=person)
+    its own betas, into ``output/people/<id>/smpl.npz``; the main subject (first) also into ``output``
+    (default :func:`default_output`; and ``output/fit.h5`` with ``debug``). ``shape`` holds the main subject's
+    betas. ``frames`` ``"START:STOP"`` fits those frames only (``smpl_frames_START-STOP.npz``); the metadata
+    records ``first_frame``, the session frame of the file's frame 0 (`mocap eval --offset START`)."""
+    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, frames=frames, person=person)
+    part = None if frames is None else (inp.first_frame, inp.first_frame + inp.keypoints.num_frames)
+    out = Path(output) if output is not None else default_output(inp.root, part)
     fits = []
     for n in inp.people:
         kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
@@ -191,16 +222,16 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
                                   inp.pipeline.fit.min_views, far)
         meta = _metadata(dataclasses.replace(inp, keypoints=kp, swaps=swaps),
                          {"shape_file": str(shape) if shape and n == inp.people[0] else None, "person": n,
-                          "people": list(inp.people), **extra})
+                          "people": list(inp.people), "first_frame": inp.first_frame, **extra})
         seq = fitted_sequence(result, inp.body, meta)
-        path = person_dir(inp.root, n) / "smpl.npz"
+        path = person_dir(inp.root, n) / default_output(inp.root, part).name
         save_sequence(path, seq)
         if n == inp.people[0]:
-            save_sequence(inp.root / "output" / "smpl.npz", seq)
+            save_sequence(out, seq)
             if debug:
                 write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
         fits.append(PersonFit(n, result, path, kp))
-    return fits
+    return fits, out
 
 
 def _fit_person(inp: Inputs, kp: Keypoints2D, betas, progress, debug) -> tuple[FitResult, dict]:
@@ -209,7 +240,7 @@ def _fit_person(inp: Inputs, kp: Keypoints2D, betas, progress, debug) -> tuple[F
         from mocap.fitting.refit.session import fit_refit_session
 
         result, extra["refit"] = fit_refit_session(inp.root, kp, inp.rig, inp.body, inp.spec, inp.pipeline,
-                                                   inp.checkpoint, betas, progress)
+                                                   inp.checkpoint, betas, progress, first_frame=inp.first_frame)
         start = result.params
     if inp.pipeline.updater != "refit":
         result = fit_sequence(kp, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug, start=start)

@@ -149,7 +149,8 @@ def _frame_groups(det: Detections2D, rig: CameraRig, cfg: AssociationConfig):
 
 
 def _link(per_frame, cfg: AssociationConfig, fps: float) -> list[_Track]:
-    """Tracks from the per-frame groups: Hungarian matching on predicted centres, gated by walking speed."""
+    """Tracks from the per-frame groups: Hungarian matching on predicted centres, gated by walking speed.
+    A track is kept when it lasts ``min_track_frames`` frames, or the whole of a shorter take."""
     tracks: list[_Track] = []
     max_gap = max(1, int(round(cfg.max_gap * fps)))
     for f, (groups, centers) in enumerate(per_frame):
@@ -169,7 +170,7 @@ def _link(per_frame, cfg: AssociationConfig, fps: float) -> list[_Track]:
                 t = _Track()
                 t.add(f, groups[c], centers[c])
                 tracks.append(t)
-    return [t for t in tracks if len(t.frames) >= cfg.min_track_frames]
+    return [t for t in tracks if len(t.frames) >= min(cfg.min_track_frames, len(per_frame))]
 
 
 def associate(det: Detections2D, rig: CameraRig, cfg: AssociationConfig = AssociationConfig()) -> Association:
