@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from mocap import __version__
-from mocap.cli._base import DefaultSessionGroup, app, console
+from mocap.cli._base import DefaultSessionGroup, app, console, progress_bar, warn
 
 
 
@@ -63,7 +63,7 @@ def calibrate_session(
     """Detect the board in every camera, calibrate intrinsics and bundle-adjust all cameras, write calibration.toml."""
     import aniposelib
     import cv2
-    from rich.progress import Progress
+    from rich.text import Text
 
     from mocap.calib.board import Board
     from mocap.calib.calibrate import calibrate_rig
@@ -92,13 +92,13 @@ def calibrate_session(
     board_cfg = load_config(BoardConfig, flags, "command-line board options", base=config.board)
     b = Board(board_cfg)
     console.print(f"board: {b.describe()}; cameras: {', '.join(footage)}")
-    with Progress(console=console, transient=True) as bar:
-        tasks = {name: bar.add_task(f"detect {name}", total=None) for name in footage}
-        detections = detect_session(b, footage, sizes, stride,
-                                    progress=lambda name, d, t: bar.update(tasks[name], completed=d, total=t))
-        task = bar.add_task("calibrate", total=None)
+    bar, _ = progress_bar("board")
+    with bar:
+        detections = detect_session(b, footage, sizes, stride, progress=lambda name, d, t: bar.update(f"detect {name}", d, t))
+    bar, progress = progress_bar("calibrate", unit="steps")
+    with bar:
         cal = calibrate_rig(detections, b, origin_frame=origin_frame, max_intrinsic_frames=max_intrinsic_frames,
-                            progress=lambda d, t: bar.update(task, completed=d, total=t))
+                            progress=progress)
     report = assess(cal)
     table = Table(title=f"Calibration of {session}")
     for col in ("camera", "board frames", "corners", "mean px", "p95 px", "verdict", "fx", "cx, cy"):
@@ -106,10 +106,10 @@ def calibrate_session(
     colour = {"good": "green", "fair": "yellow", "poor": "red"}
     for st, cam in zip(report.cameras, cal.rig):
         table.add_row(st.camera, str(st.frames), str(st.corners), f"{st.mean_px:.2f}", f"{st.p95_px:.2f}",
-                      f"[{colour[st.verdict]}]{st.verdict}[/]", f"{cam.K[0, 0]:.1f}", f"{cam.K[0, 2]:.1f}, {cam.K[1, 2]:.1f}")
+                      Text(st.verdict, colour[st.verdict]), f"{cam.K[0, 0]:.1f}", f"{cam.K[0, 2]:.1f}, {cam.K[1, 2]:.1f}")
     console.print(table)
     for w in report.warnings:
-        console.print(f"[yellow]warning[/] {w}")
+        warn(w)
     if cal.outliers:
         console.print(f"{cal.outliers} corner detections dropped as outliers")
     meta = {"created_by": f"mocap {__version__} calibrate", "opencv": cv2.__version__, "aniposelib": aniposelib.__version__,
@@ -125,24 +125,30 @@ def calibrate_session(
             plot_top_view(cal.rig, cal.points, png, f"{Path(session).name}: cameras and board from above")
             console.print(f"wrote {png}")
         except MissingDependencyError as e:
-            console.print(f"[yellow]warning[/] no plot: {e}")
+            warn(f"no plot: {e}")
 
 
-def _check_sizes_against_session(rig, folder: Path) -> None:
-    """Warn when a camera's calibrated image size differs from its video in a session next to the output."""
+def _check_against_session(rig, output: Path) -> None:
+    """Warn when the imported world is not y up, or a camera's calibrated image size differs from its video in
+    a session next to the output (`mocap.calib.checks`; `detect` and `run` refuse what cannot be adapted)."""
+    from mocap.calib.checks import conform_rig, up_problem
+    from mocap.errors import MocapError
     from mocap.io.video import VIDEO_EXTS, probe
 
-    videos = folder / "videos"
-    if not videos.is_dir():
-        return
-    for cam in rig:
+    videos = output.parent / "videos"
+    sizes = {}
+    for cam in rig if videos.is_dir() else ():
         for p in (videos / f"{cam.name}{ext}" for ext in VIDEO_EXTS):
             if p.is_file():
                 info = probe(p)
-                if (info.width, info.height) != cam.image_size:
-                    console.print(f"[yellow]warning[/] {cam.name}: calibrated for {cam.image_size[0]}x{cam.image_size[1]} "
-                                  f"but {p.relative_to(folder)} is {info.width}x{info.height}; check how the video was "
-                                  "cropped or scaled before trusting the principal point")
+                sizes[cam.name] = (info.width, info.height)
+    try:
+        notes = conform_rig(rig, sizes, output, "video")[1]
+    except MocapError as e:
+        notes = [str(e)]
+    up = up_problem(rig, output)
+    for note in notes + ([up] if up else []):
+        warn(note)
 
 
 @calibrate_app.command("import")
@@ -171,7 +177,7 @@ def calibrate_import(
     save_rig(rig, output, {"created_by": f"mocap {__version__} calibrate import", "imported_from": str(file),
                            "format": from_, "source_sha256": file_sha256(source) if source.is_file() else ""})
     console.print(_rig_table(rig, f"Imported {file} ({from_})"))
-    _check_sizes_against_session(rig, output.parent)
+    _check_against_session(rig, output)
     console.print(f"wrote {output}")
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from mocap.cli._base import frame_ranges, app, console, err_console
+from mocap.cli._base import frame_ranges, app, console, progress_bar, warn
 from mocap.errors import ConfigError
 
 
@@ -25,8 +25,6 @@ def export(
 
     Frames with NaN values hold the last valid pose (a warning says which), so frame i stays at time i/fps.
     """
-    from rich.progress import Progress
-
     from mocap.io.export import FORMATS, default_output, export_sequence
     from mocap.io.smpl_npz import hold_invalid_frames, load_sequence
 
@@ -42,11 +40,10 @@ def export(
     seq = load_sequence(result)
     seq, held = hold_invalid_frames(seq)
     if held.any():
-        err_console.print(f"[yellow]warning:[/] {result}: {int(held.sum())} of {seq.num_frames} frames had NaN "
-                          f"values and hold the last valid pose (frames {frame_ranges(held)})", highlight=False, soft_wrap=True)
+        warn(f"{result}: {int(held.sum())} of {seq.num_frames} frames had NaN values and hold the last valid pose "
+             f"(frames {frame_ranges(held)})")
     output = output or default_output(result, fmt, amass_smplh)
-    with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task(f"writing {output.name}", total=None)
-        path = export_sequence(seq, output, fmt, body_spec=body, units=units, smplh=amass_smplh,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"wrote {path} ({fmt}, {seq.num_frames} frames at {seq.fps:g} fps)", highlight=False)
+    bar, progress = progress_bar(f"writing {output.name}")
+    with bar:
+        path = export_sequence(seq, output, fmt, body_spec=body, units=units, smplh=amass_smplh, progress=progress)
+    console.print(f"wrote {path} ({fmt}, {seq.num_frames} frames at {seq.fps:g} fps)")
