@@ -191,6 +191,8 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
         "keypoint_format": inp.keypoints.format,
         "cameras": list(inp.keypoints.cameras),
         "calibration_sha256": file_sha256(inp.root / "calibration.toml"),
+        # With the pipeline above, what `mocap batch` compares to tell whether a fit is still up to date.
+        "keypoints_sha256": file_sha256(inp.root / "output" / "keypoints2d.h5"),
         "world_frame": "metres, y up",
         "left_right_swaps": None if inp.swaps is None else swap_counts(inp.swaps, inp.keypoints.cameras),
         "calibration_warnings": list(inp.calibration_warnings),
