@@ -156,3 +156,43 @@ class SessionConfig:
     """Pipeline preset name (pipelines/NAME.yaml) or path."""
     overrides: dict = dataclasses.field(default_factory=dict)
     """Pipeline overrides, checked by the pipeline's own config."""
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of dataclass ``cls`` (Python keeps none at run time, so they are read
+    from the source), first line only; a Literal field without one lists its values."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:] + [None]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            is_doc = isinstance(after, ast.Expr) and isinstance(getattr(after, "value", None), ast.Constant)
+            docs[node.target.id] = inspect.cleandoc(after.value.value).split("\n")[0] if is_doc else ""
+    for name, hint in typing.get_type_hints(cls).items():
+        if typing.get_origin(hint) is typing.Literal and not docs.get(name):
+            docs[name] = "one of " + ", ".join(map(str, typing.get_args(hint)))
+    return docs
+
+
+
+def commented_yaml(cls: type, indent: int = 0) -> list[str]:
+    """Every key of config dataclass ``cls`` at its default, commented out, each with its field's docstring:
+    a template to uncomment from (``mocap init``). Nested configs are indented under their key."""
+    defaults = to_dict(cls())
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    lines = []
+    for name, value in defaults.items():
+        nested = dataclasses.is_dataclass(hints[name])
+        doc = docs[name] or (hints[name].__doc__.split("\n")[0] if nested else "")
+        note = f"  # {doc}" if doc else ""
+        if nested:
+            lines += [f"# {' ' * indent}{name}:{note}", *commented_yaml(hints[name], indent + 2)]
+            continue
+        text = yaml.safe_dump(value, default_flow_style=True, width=10**6).removesuffix("\n").removesuffix("\n...")
+        lines.append(f"# {' ' * indent}{name}: {text}{note}")
+    return lines

@@ -83,8 +83,13 @@ class Session:
     fps: float | None
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Session":
-        """Discover the cameras of ``path``, read ``session.yaml``, check the views agree."""
+    def load(cls, path: str | os.PathLike, footage: bool = True) -> "Session":
+        """Discover the cameras of ``path``, read ``session.yaml``, check the views agree.
+
+        ``footage=False`` also accepts a session without videos or images (one written by `mocap synth`
+        without ``--render``, or keypoints imported from another tool), for commands that read only its
+        keypoints and calibration: it then has no views, ``num_frames`` 0 and the cameras of session.yaml.
+        """
         root = Path(path)
         if not root.is_dir():
             raise InputDataError(f"{root}: session folder not found")
@@ -98,6 +103,8 @@ class Session:
                 if name in sources:
                     raise InputDataError(f"{root}: camera {name!r} is in both videos/ and images/; keep one")
                 sources[name] = p
+        if not sources and not footage:
+            return cls(root, config, (), 0, config.fps)
         if not sources:
             raise InputDataError(f"{root}: no footage found; put videos in {root / 'videos'}/<camera>.mp4 "
                                  f"or images in {root / 'images'}/<camera>/")
@@ -115,7 +122,18 @@ class Session:
 
     @property
     def cameras(self) -> tuple[str, ...]:
-        return tuple(v.camera for v in self.views)
+        """The views' cameras; without footage, session.yaml's ``cameras`` (empty when it names none)."""
+        return tuple(v.camera for v in self.views) if self.views else tuple(self.config.cameras or ())
+
+    def image_sizes(self) -> dict[str, tuple[int, int]]:
+        """``(width, height)`` per camera, from the footage, else from calibration.toml (empty when neither)."""
+        if self.views:
+            return {v.camera: (v.info.width, v.info.height) for v in self.views}
+        if not self.calibration_path.is_file():
+            return {}
+        from mocap.io.calibration_toml import load_rig
+
+        return {c.name: c.image_size for c in load_rig(self.calibration_path)}
 
     @property
     def calibration_path(self) -> Path:

@@ -51,9 +51,12 @@ def test_smplh_layout(tmp_path, seq):
     assert z["poses"].shape == (25, 156)
     np.testing.assert_array_equal(z["poses"][:, :66], seq.poses[:, :22].reshape(25, 66))
     assert not z["poses"][:, 66:].any()
+    assert z["betas"].shape == (16,) and not z["betas"][10:].any() and z["dmpls"].shape == (25, 8) and not z["dmpls"].any()
     back = load_sequence(tmp_path / "h.npz")  # SMPL-H files read back as SMPL: hand joints zero
     np.testing.assert_array_equal(back.poses[:, :22], seq.poses[:, :22])
     assert not back.poses[:, 22:].any()
+    np.testing.assert_array_equal(back.betas, seq.betas)
+    assert "dmpls" not in back.extra
 
 
 def _write(path, **arrays):
@@ -70,7 +73,7 @@ def _arrays(seq):
     (lambda a: a.pop("trans"), "lacks the keys trans"),
     (lambda a: a.update(poses=a["poses"][:, :70]), "poses has shape"),
     (lambda a: a.update(trans=a["trans"][:-1]), "trans has shape"),
-    (lambda a: a.update(betas=np.zeros(16)), "betas has shape"),
+    (lambda a: a.update(betas=np.ones(16)), "betas has shape"),  # 16 betas read as 10 only when the last 6 are 0
     (lambda a: a.update(gender=np.array("robot")), "gender 'robot'"),
     (lambda a: a.update(mocap_framerate=np.array(0.0)), "mocap_framerate"),
     (lambda a: a.update(surface_model=np.arange(3)), "expected a string"),

@@ -107,12 +107,14 @@ class KeypointSpec:
 
 
 @lru_cache(maxsize=1)
-def _open_body_tables() -> tuple[dict[str, int], np.ndarray]:
+def _open_body_tables() -> tuple[dict[str, int], np.ndarray, tuple[str, ...]]:
     if not OPEN_BODY_FILE.is_file():
         raise MissingDependencyError(f"{OPEN_BODY_FILE}: bundled body asset missing; rebuild it with `python tools/build_open_body.py`")
     with np.load(OPEN_BODY_FILE, allow_pickle=False) as z:
         landmarks = dict(zip(z["landmark_names"].tolist(), z["landmark_vertex_ids"].tolist()))
-        return landmarks, z["marker_vertex_ids"].astype(np.int64)
+        # "?" marks names whose place in ReFit's list was inferred; files get the plain name.
+        names = tuple(n.rstrip("?") for n in z["marker_names"].tolist())
+        return landmarks, z["marker_vertex_ids"].astype(np.int64), names
 
 
 def _smpl_landmark(name: str) -> int | None:
@@ -165,3 +167,9 @@ def marker_vertex_ids(body: BodyModel) -> np.ndarray:
     if body.topology == "open":
         return _open_body_tables()[1].copy()
     raise InputDataError(f"body model {body.name!r} has an unknown mesh topology: no marker vertices for it; use 'open' or SMPL")
+
+
+def marker_names(body: BodyModel) -> tuple[str, ...]:
+    """The 67 marker names (LFHD, C7, LKNE...), in the order of :func:`marker_vertex_ids` (the same for SMPL)."""
+    marker_vertex_ids(body)  # refuses an unknown topology
+    return _open_body_tables()[2]

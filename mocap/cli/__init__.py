@@ -7,7 +7,7 @@ the traceback instead. Each module registers its commands on `app`; the import o
 """
 
 from mocap.cli._base import app
-from mocap.cli import info, calibrate, detect, fit, export, viz, evaluate, synth, demo, body  # noqa: E402,F401  (registers the commands)
+from mocap.cli import info, calibrate, detect, fit, export, viz, evaluate, batch, synth, demo, body  # noqa: E402,F401  (registers the commands)
 
 __all__ = ["app", "main"]
 

@@ -7,6 +7,7 @@ the traceback instead.
 
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
 import typer
@@ -19,8 +20,22 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+#: The order `mocap --help` lists the commands in: the order of the workflow. Commands not named here
+#: follow in the order they were registered.
+WORKFLOW = ("info", "init", "calibrate", "detect", "shape", "run", "export", "viz", "report", "eval", "batch",
+            "synth", "demo", "body")
+
+
 class Group(typer.core.TyperGroup):
-    """Turns user mistakes (MocapError) into one line and exit code 2, for every sub-command."""
+    """Turns user mistakes (MocapError) into one line and exit code 2, for every sub-command; the root lists
+    its commands and sub-command groups together in workflow order (typer puts groups after commands)."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        if ctx.parent is not None:  # a sub-command group keeps its commands' registration order
+            return names
+        rank = {name: i for i, name in enumerate(WORKFLOW)}
+        return sorted(names, key=lambda n: rank.get(n, len(WORKFLOW)))  # stable: the rest keep their order
 
     def invoke(self, ctx: typer.Context):
         try:
@@ -32,7 +47,7 @@ class Group(typer.core.TyperGroup):
             raise typer.Exit(2) from None
 
 
-app = typer.Typer(cls=Group, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+app = typer.Typer(cls=Group, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True,
                   help="Multi-view markerless motion capture: calibrated cameras in, SMPL motion out.")
 
 
@@ -68,6 +83,26 @@ class DefaultCommandGroup(Group):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: typer.Context, formatter) -> None:
+        ctx.meta[_HELP] = True  # get_params adds the default command's options to this help page only
+        super().format_help(ctx, formatter)
+
+    def get_params(self, ctx: typer.Context) -> list:
+        params = super().get_params(ctx)
+        if not ctx.meta.get(_HELP):
+            return params
+        panel = f"Options of {ctx.info_name} SESSION (= {ctx.info_name} {self.default_command})"
+        shown = []
+        for param in self.commands[self.default_command].params:  # copies: the command keeps its own panels
+            if isinstance(param, typer.core.TyperOption):
+                param = copy.copy(param)
+                param.rich_help_panel = panel
+                shown.append(param)
+        return params + shown
+
+
+_HELP = "mocap.formatting_help"
 
 
 class DefaultSessionGroup(DefaultCommandGroup):

@@ -25,17 +25,20 @@ def detect_run(
     views: Optional[list[str]] = typer.Option(None, "--views", help="Cameras to detect (repeat or comma-separate); default all."),
     complexity: int = typer.Option(1, "--complexity", help="BlazePose model complexity; only 1 ships with mediapipe."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Views detected at once, in threads (default: one per usable core)."),
+    max_people: int = typer.Option(4, "--max-people", help="Most people found per view and frame; 1 = the one-person tracker."),
+    masks: bool = typer.Option(True, "--masks/--no-masks", help="Store each person's segmentation mask (128 x 128, cropped to the person)."),
 ) -> None:
-    """BlazePose keypoints of every view into SESSION/output/keypoints2d.h5 (the default of `mocap detect SESSION`)."""
+    """BlazePose keypoints (and masks) of every person in every view into SESSION/output/keypoints2d.h5
+    (the default of `mocap detect SESSION`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from mocap.detect.blazepose import DetectorConfig, check_model
     from mocap.detect.stage import detect_session
     from mocap.session import Session
 
-    check_model(complexity)
+    check_model(complexity, max_people)
     s = Session.load(session)
-    config = DetectorConfig(model_complexity=complexity)
+    config = DetectorConfig(model_complexity=complexity, max_people=max_people, masks=masks)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=False) as bars:
         tasks: dict[str, int] = {}
@@ -49,7 +52,9 @@ def detect_run(
     for cam in result.skipped:
         console.print(f"{cam}: already detected (use --force to redo)")
     for cam, rate in result.detection_rate.items():
-        console.print(f"{cam}: person found in {rate:.1%} of {s.num_frames} frames")
+        mean, most = result.people[cam]
+        console.print(f"{cam}: person found in {rate:.1%} of {s.num_frames} frames; "
+                      f"{mean:.2f} people per frame on average, at most {most}")
     console.print(f"wrote {result.path}" if result.detected else f"{result.path} is up to date")
 
 
@@ -67,9 +72,9 @@ def detect_import(
     from mocap.session import Session
 
     if output is not None and output.is_dir():
-        s = Session.load(output)
-        kp = import_keypoints(folder, format, num_frames=s.num_frames, fps=s.fps or fps or float("nan"),
-                              image_sizes={v.camera: (v.info.width, v.info.height) for v in s.views}, cameras=s.cameras)
+        s = Session.load(output, footage=False)  # keypoints need no footage (e.g. `mocap synth` sessions)
+        kp = import_keypoints(folder, format, num_frames=s.num_frames or None, fps=s.fps or fps or float("nan"),
+                              image_sizes=s.image_sizes(), cameras=s.cameras or None)
         path = s.output("keypoints")
     else:
         kp = import_keypoints(folder, format, fps=fps if fps is not None else float("nan"))
@@ -93,7 +98,7 @@ def detect_export(
 
     if format != "openpose":
         raise ConfigError(f"--format {format}: only openpose export is supported")
-    s = Session.load(session)
+    s = Session.load(session, footage=False)
     kp = read_keypoints(s.output("keypoints"))
     folders = export_openpose(kp, output or s.output_dir / "openpose")
     console.print(f"wrote {len(folders)} folders of {kp.num_frames} OpenPose files under {folders[0].parent}")

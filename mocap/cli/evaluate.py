@@ -14,11 +14,13 @@ from mocap.cli._base import app, console
 
 @app.command("eval")
 def eval_(
-    result: Path = typer.Argument(..., help="Motion to evaluate: our npz, AMASS npz, or SPIN/ReFit npz (pose, shape, trans)."),
+    result: Path = typer.Argument(..., help="Motion to evaluate: our npz, AMASS npz (z-up detected; --body for files naming none), or SPIN/ReFit npz (pose, shape, trans)."),
     gt: Path = typer.Option(..., "--gt", help="Ground-truth npz (e.g. a synthetic session's ground_truth.npz)."),
     offset: int = typer.Option(0, help="Result frame i is ground-truth frame i + OFFSET."),
     body: Optional[str] = typer.Option(None, help="Body model for both files instead of the ones they name."),
     gt_body: Optional[str] = typer.Option(None, help="Body model for the ground truth only."),
+    gender: Optional[str] = typer.Option(None, "--gender", help="neutral, male or female for both files (default: each file's)."),
+    up: Optional[str] = typer.Option(None, "--up", help="y or z: the up axis of files that neither say nor name their body (default: detected)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the numbers (mm) to this JSON file."),
     plot: Optional[Path] = typer.Option(None, help="Draw per-joint errors and errors over time to this PNG."),
 ) -> None:
@@ -28,7 +30,7 @@ def eval_(
     from mocap.eval.evaluate import evaluate_files
     from mocap.io.atomic import write_text
 
-    m = evaluate_files(result, gt, offset=offset, body=body, gt_body=gt_body)
+    m = evaluate_files(result, gt, offset=offset, body=body, gt_body=gt_body, gender=gender, up=up)
 
     def mm(v):
         return "-" if v is None else f"{v:.1f}"

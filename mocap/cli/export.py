@@ -14,32 +14,39 @@ from mocap.errors import ConfigError
 
 @app.command()
 def export(
-    result: Path = typer.Argument(..., help="SMPL sequence written by `mocap run` (output/smpl.npz)."),
-    fmt: Optional[str] = typer.Option(None, "--fmt", help="npz | h5 | bvh | fbx | glb (default: from -o's suffix)."),
+    result: Path = typer.Argument(..., help="SMPL sequence: `mocap run`'s output/smpl.npz, or an AMASS-style npz (with --body)."),
+    fmt: Optional[str] = typer.Option(None, "--fmt", help="npz | h5 | bvh | fbx | glb | trc | c3d (default: from -o's suffix)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (default: RESULT's name, new suffix)."),
-    amass_smplh: bool = typer.Option(False, "--amass-smplh", help="npz/h5: 156 SMPL-H pose values, hands zero."),
+    amass_smplh: bool = typer.Option(False, "--amass-smplh", help="npz/h5: AMASS's SMPL-H layout (156 poses, hands zero; 16 betas; zero dmpls)."),
+    up: str = typer.Option("y", "--up", help="Up axis of the written world: y (mocap, OpenSim) or z (AMASS); npz, h5, bvh, trc, c3d."),
+    points: str = typer.Option("markers", "--points", help="trc/c3d: markers (67 surface markers), joints (24), or a keypoint layout (body25, blazepose33, coco17, coco18)."),
     units: str = typer.Option("m", "--units", help="bvh: m or cm."),
-    body: Optional[str] = typer.Option(None, "--body", help="Body model: open, smpl or a file (default: the sequence's)."),
+    body: Optional[str] = typer.Option(None, "--body", help="Body model: open, smpl or a file (default: the sequence's; needed for AMASS files)."),
+    gender: Optional[str] = typer.Option(None, "--gender", help="neutral, male or female (default: the file's)."),
+    input_up: Optional[str] = typer.Option(None, "--input-up", help="Up axis of RESULT's world when the file does not say (default: detected)."),
 ) -> None:
-    """Export an SMPL sequence as AMASS-style npz/h5, BVH, FBX (needs the fbx extra) or GLB.
+    """Export an SMPL sequence as AMASS-style npz/h5, BVH, FBX (needs the fbx extra), GLB, TRC or C3D.
 
     Frames with NaN values hold the last valid pose (a warning says which), so frame i stays at time i/fps.
     """
     from rich.progress import Progress
 
+    from mocap.io.amass import load_motion
     from mocap.io.export import FORMATS, default_output, export_sequence
-    from mocap.io.smpl_npz import hold_invalid_frames, load_sequence
+    from mocap.io.smpl_npz import hold_invalid_frames
 
     if fmt is None:
         if output is None:
-            raise ConfigError("give --fmt (npz, h5, bvh, fbx or glb) or an output file with -o")
+            raise ConfigError(f"give --fmt ({', '.join(FORMATS)}) or an output file with -o")
         fmt = next((f for f, suffixes in FORMATS.items() if output.suffix.lower() in suffixes), None)
         if fmt is None:
             raise ConfigError(f"{output}: cannot tell the format from the suffix; give --fmt")
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    seq = load_sequence(result)
+    seq, notes = load_motion(result, body=body, gender=gender, up=input_up)
+    for note in notes:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     seq, held = hold_invalid_frames(seq)
     if held.any():
         err_console.print(f"[yellow]warning:[/] {result}: {int(held.sum())} of {seq.num_frames} frames had NaN "
@@ -47,6 +54,7 @@ def export(
     output = output or default_output(result, fmt, amass_smplh)
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task(f"writing {output.name}", total=None)
-        path = export_sequence(seq, output, fmt, body_spec=body, units=units, smplh=amass_smplh,
+        path = export_sequence(seq, output, fmt, body_spec=body, units=units,
+                               smplh=amass_smplh, up=up, points=points,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"wrote {path} ({fmt}, {seq.num_frames} frames at {seq.fps:g} fps)", highlight=False)
+    console.print(f"wrote {path} ({fmt}, {seq.num_frames} frames at {seq.fps:g} fps, {up}-up)", highlight=False)

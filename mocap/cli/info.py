@@ -37,3 +37,27 @@ def info(session: Path = typer.Argument(..., help="Session folder.")) -> None:
         console.print(f"  {rel}: {yes_no((s.root / rel).is_file())}")
     for item in s.missing():
         console.print(f"[yellow]missing[/] {item}")
+
+
+@app.command()
+def init(
+    session: Path = typer.Argument(..., help="Session folder to create (or complete)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing session.yaml."),
+) -> None:
+    """Start a session: the folders mocap reads and writes, and a session.yaml with every key commented out."""
+    from mocap.config import SessionConfig, commented_yaml
+    from mocap.errors import ConfigError
+    from mocap.io.atomic import write_text
+
+    yaml_path = session / "session.yaml"
+    if yaml_path.exists() and not force:
+        raise ConfigError(f"{yaml_path} exists; pass --force to replace it")
+    folders = [session / name for name in ("videos", "calibration", "output")]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    header = [f"# {SessionConfig.__doc__}",
+              "# Each key below is at its default; uncomment a line (remove the first '# ') to change it.", ""]
+    write_text(yaml_path, "\n".join(header + commented_yaml(SessionConfig)) + "\n")
+    console.print(f"wrote {yaml_path}; made {', '.join(f.name + '/' for f in folders)}")
+    console.print(f"next: videos in {folders[0]}/<camera>.mp4, board footage in {folders[1]}/<camera>.mp4, "
+                  f"then `mocap info {session}`")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -68,14 +69,52 @@ def evaluate_sequences(pred: BodySequence, gt: BodySequence, pred_body, gt_body,
                            global_positions=pred.trans is not None, notes=tuple(notes))
 
 
+def to_y_up(seq: BodySequence, body, up: str | None = None) -> tuple[BodySequence, str | None]:
+    """``seq`` in mocap's y-up world, and a note when it was turned.
+
+    Its up axis: the file's ``up_axis``; else y for files that name their body (mocap's own) and SPIN/ReFit's
+    (camera-free SMPL parameters, y-up by SMPL's convention); else ``up``; else detected from the body's
+    orientation (:func:`mocap.io.amass.detect_up_axis`).
+    """
+    import torch
+
+    from mocap.errors import InputDataError
+    from mocap.io.amass import detect_up_axis, rotate_world, world_rotation
+
+    src, how = seq.up_axis, "the file's up_axis"
+    if src is None and (seq.surface_model or seq.layout == "spin"):
+        src = "y"
+    if src is None and up is not None:
+        src, how = up, "--up"
+    if src is None:
+        src, how = detect_up_axis(seq.poses[:, 0]), "detected from the body's orientation"
+        if src is None:
+            raise InputDataError(f"{seq.path}: cannot tell from the body's orientation whether the world is y-up or "
+                                 "z-up; pass --up y|z")
+    if src == "y":
+        return seq, None
+    if seq.trans is None:
+        raise InputDataError(f"{seq.path}: a {src}-up file without trans; mocap cannot turn it")
+    with torch.no_grad():
+        pelvis = body.rest_joints(torch.as_tensor(np.nan_to_num(seq.betas), dtype=body.dtype))[:, 0].double().numpy()
+    go, trans = rotate_world(seq.poses[:, 0], seq.trans, pelvis, world_rotation(src, "y"))
+    poses = seq.poses.copy()
+    poses[:, 0] = go
+    return replace(seq, poses=poses, trans=trans), f"{seq.path.name}: {src}-up world ({how}) turned to y-up"
+
+
 def evaluate_files(result: str | os.PathLike, gt: str | os.PathLike, offset: int = 0, body: str | None = None,
-                   gt_body: str | None = None, progress: Progress | None = None) -> Metrics:
+                   gt_body: str | None = None, gender: str | None = None, up: str | None = None,
+                   progress: Progress | None = None) -> Metrics:
     """Load both files and their body models (named in the files; ``body`` overrides both, ``gt_body`` the
-    ground truth's) and evaluate."""
+    ground truth's; ``gender`` both files' genders), bring both to y-up (:func:`to_y_up`, ``up`` for files
+    that do not say), and evaluate."""
     from mocap.body.model import load_body
 
-    pred_seq, gt_seq = load_sequence(result), load_sequence(gt)
-    specs = (body or body_spec(pred_seq), gt_body or body or body_spec(gt_seq))
+    seqs = [load_sequence(result), load_sequence(gt)]
+    if gender is not None:
+        seqs = [replace(s, gender=gender) for s in seqs]
+    specs = (body or body_spec(seqs[0]), gt_body or body or body_spec(seqs[1]))
     cache: dict = {}
 
     def model(spec: str, gender: str):
@@ -83,5 +122,10 @@ def evaluate_files(result: str | os.PathLike, gt: str | os.PathLike, offset: int
             cache[(spec, gender)] = load_body(spec, gender)
         return cache[(spec, gender)]
 
-    return evaluate_sequences(pred_seq, gt_seq, model(specs[0], pred_seq.gender), model(specs[1], gt_seq.gender),
-                              offset, progress=progress)
+    bodies = [model(spec, s.gender) for spec, s in zip(specs, seqs)]
+    notes = []
+    for i in range(2):
+        seqs[i], note = to_y_up(seqs[i], bodies[i], up)
+        notes += [note] if note else []
+    m = evaluate_sequences(seqs[0], seqs[1], bodies[0], bodies[1], offset, progress=progress)
+    return replace(m, notes=(*notes, *m.notes))

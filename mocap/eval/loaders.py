@@ -13,6 +13,9 @@ All become a `BodySequence` of SMPL's 24 joint rotations. Conversions, each a de
 - SPIN/ReFit-style (``pose`` (F, 72) or rotation matrices (F, 24, 3, 3), ``shape`` (F, 10), optional
   ``trans`` (F, 3)): SMPL parameters; without ``trans`` there is no global position.
 
+Up axis: a file's ``up_axis`` key (``y`` or ``z``) when it has one, else unknown (``None``): `mocap.eval.evaluate`
+takes mocap's and SPIN's files as y-up and detects or asks for the others' (:mod:`mocap.io.amass`).
+
 Frames whose values are not finite (a result that left a frame empty) are kept as NaN and skipped by the
 evaluation.
 """
@@ -43,6 +46,7 @@ class BodySequence:
     fps: float | None
     layout: str  # "smpl", "smplh", "smplx" or "spin": where the values came from
     path: Path
+    up_axis: str | None = None  # "y" or "z" when the file says; None when it does not
 
     @property
     def num_frames(self) -> int:
@@ -127,8 +131,11 @@ def load_sequence(path: str | os.PathLike) -> BodySequence:
                                  f"('pose', 'shape') keys; found {', '.join(z.files)}")
         if trans is not None and trans.shape != (F, 3):
             raise InputDataError(f"{path}: trans has shape {trans.shape}, expected ({F}, 3)")
+        up = _str(z, "up_axis")
+        if up not in (None, "y", "z"):
+            raise InputDataError(f"{path}: up_axis {up!r} is not y or z")
         return BodySequence(poses, trans, _betas(betas, F, path), (_str(z, "gender") or "neutral").lower(),
-                            _str(z, "surface_model"), fps, layout, path)
+                            _str(z, "surface_model"), fps, layout, path, up)
 
 
 def body_spec(seq: BodySequence) -> str:

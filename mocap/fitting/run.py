@@ -83,10 +83,12 @@ class Inputs:
     spec: object
     checkpoint: Path | None = None  # ReFit checkpoint (learned pipelines)
     swaps: np.ndarray | None = None  # (F, V) left/right relabellings applied to ``keypoints`` (fitting.swaps)
+    first_frame: int = 0  # session frame of ``keypoints``' frame 0 (``frames`` START)
 
 
 def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None,
-                checkpoint: Path | None = None, need_checkpoint: bool = False) -> Inputs:
+                checkpoint: Path | None = None, need_checkpoint: bool = False, frames: str | None = None) -> Inputs:
+    """Everything a fit needs; ``frames`` ``"START:STOP"`` keeps those frames of the keypoints only."""
     root = Path(root)
     if not root.is_dir():
         raise InputDataError(f"{root}: session folder not found")
@@ -105,6 +107,10 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
                                               need_checkpoint)
     rig_all = load_rig(root / "calibration.toml")
     kp = _keypoints(root)
+    first = 0
+    if frames is not None:
+        idx = parse_frames(frames, kp.num_frames)
+        kp, first = frame_range(kp, int(idx[0]), int(idx[-1]) + 1), int(idx[0])
     missing = [c for c in kp.cameras if c not in rig_all]
     if missing:
         raise InputDataError(f"{root / 'calibration.toml'}: no calibration for camera(s) {', '.join(missing)}")
@@ -120,7 +126,23 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
     swaps = None
     if pcfg.fit.fix_swaps:
         kp, swaps = fix_swaps(kp, rig)
-    return Inputs(root, scfg, pcfg, body, kp, rig, keypoint_spec(body, kp.format), checkpoint, swaps)
+    return Inputs(root, scfg, pcfg, body, kp, rig, keypoint_spec(body, kp.format), checkpoint, swaps, first)
+
+
+def frame_range(kp: Keypoints2D, start: int, stop: int) -> Keypoints2D:
+    """Frames ``start .. stop-1`` of ``kp`` (every per-frame array cut alike)."""
+    cut = slice(start, stop)
+    return dataclasses.replace(kp, keypoints=kp.keypoints[cut], boxes=kp.boxes[cut], detected=kp.detected[cut],
+                               masks=None if kp.masks is None else kp.masks[cut],
+                               mask_boxes=None if kp.mask_boxes is None else kp.mask_boxes[cut])
+
+
+def default_output(root: Path, frames: tuple[int, int] | None = None) -> Path:
+    """``output/smpl.npz``; a part of the take, ``frames`` (start, stop), goes beside it
+    (``smpl_frames_10-50.npz``), so that the commands that read ``output/smpl.npz`` frame by frame with the
+    footage (report, overlay) never pair a part with the wrong frames."""
+    name = "smpl.npz" if frames is None else f"smpl_frames_{frames[0]}-{frames[1]}.npz"
+    return Path(root) / "output" / name
 
 
 def _metadata(inp: Inputs, extra: dict) -> dict:
@@ -135,6 +157,8 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
         "keypoint_format": inp.keypoints.format,
         "cameras": list(inp.keypoints.cameras),
         "calibration_sha256": file_sha256(inp.root / "calibration.toml"),
+        # With the pipeline above, what `mocap batch` compares to tell whether a fit is still up to date.
+        "keypoints_sha256": file_sha256(inp.root / "output" / "keypoints2d.h5"),
         "world_frame": "metres, y up",
         "left_right_swaps": None if inp.swaps is None else swap_counts(inp.swaps, inp.keypoints.cameras),
         **extra,
@@ -143,10 +167,15 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
 
 def run_session(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
                 combine: str | None = None, debug: bool = False, progress: Progress | None = None,
-                checkpoint: Path | None = None) -> tuple[FitResult, Path]:
+                checkpoint: Path | None = None, frames: str | None = None,
+                output: Path | None = None) -> tuple[FitResult, Path]:
     """Fit the session (the pipeline's updater: keypoints, ReFit, or ReFit then keypoints) and write
-    ``output/smpl.npz`` (and ``output/fit.h5`` with ``debug``)."""
-    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True)
+    ``output`` (default :func:`default_output`; and ``output/fit.h5`` with ``debug``).
+
+    ``frames`` ``"START:STOP"`` fits those frames only; the file's metadata records ``first_frame``, the
+    session frame of its frame 0 (`mocap eval --offset START` pairs it with the ground truth).
+    """
+    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, frames=frames)
     betas = load_shape(Path(shape), inp.body) if shape is not None else None
     extra = {}
     start = None
@@ -154,14 +183,15 @@ def run_session(root: Path, views: int | None = None, shape: Path | None = None,
         from mocap.fitting.refit.session import fit_refit_session
 
         result, extra["refit"] = fit_refit_session(inp.root, inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline,
-                                                   inp.checkpoint, betas, progress)
+                                                   inp.checkpoint, betas, progress, first_frame=inp.first_frame)
         start = result.params
     if inp.pipeline.updater != "refit":
         result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
                               start=start)
     result = dataclasses.replace(result, swaps=inp.swaps)
-    out = inp.root / "output" / "smpl.npz"
-    meta = _metadata(inp, {"shape_file": str(shape) if shape else None, **extra})
+    part = None if frames is None else (inp.first_frame, inp.first_frame + inp.keypoints.num_frames)
+    out = Path(output) if output is not None else default_output(inp.root, part)
+    meta = _metadata(inp, {"shape_file": str(shape) if shape else None, "first_frame": inp.first_frame, **extra})
     save_sequence(out, fitted_sequence(result, inp.body, meta))
     if debug:
         write_diagnostics(inp.root / "output" / "fit.h5", result, meta)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -147,10 +146,7 @@ class Detections2D:
     @classmethod
     def from_keypoints(cls, kp: Keypoints2D) -> "Detections2D":
         """One slot per view: the single person of ``kp`` (score = mean confidence of its keypoints)."""
-        with np.errstate(invalid="ignore"):
-            conf = np.nanmean(np.where(np.isfinite(kp.keypoints[..., 2]), kp.keypoints[..., 2], np.nan), axis=-1) \
-                if kp.keypoints.shape[-2] else np.zeros(kp.detected.shape)
-        scores = np.where(kp.detected, np.nan_to_num(conf, nan=0.0), np.nan)
+        scores = np.where(kp.detected, _mean_confidence(kp.keypoints), np.nan)
         masks = None if kp.masks is None else kp.masks[:, :, None]
         mask_boxes = None if kp.mask_boxes is None else kp.mask_boxes[:, :, None]
         return cls(kp.cameras, kp.keypoints[:, :, None], kp.boxes[:, :, None], scores[:, :, None], kp.image_sizes,
@@ -194,6 +190,13 @@ class Detections2D:
         scores = np.where(self.present, self.scores, -np.inf)
         slots = np.argmax(scores, axis=2) if self.num_slots else np.zeros(scores.shape[:2], int)
         return self.pick(np.where(self.present.any(axis=2), slots, -1))
+
+
+def _mean_confidence(keypoints: np.ndarray) -> np.ndarray:
+    """``(..., K, 3)`` -> ``(...)``: mean confidence of the finite keypoints, 0 where none is."""
+    conf = keypoints[..., 2]
+    finite = np.isfinite(conf)
+    return np.where(finite, conf, 0).sum(-1) / np.maximum(finite.sum(-1), 1)
 
 
 def _check_masks(obj, lead: tuple[int, ...]) -> None:
@@ -324,10 +327,7 @@ def _read_view(path: Path, g, cam: str, version: int) -> dict:
     mask_boxes = g["mask_boxes"][()] if "mask_boxes" in g else None
     if version < 2:  # one person per frame: add the slot axis
         kp, boxes = kp[:, None], boxes[:, None]
-        conf = kp[..., 2]
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            scores = np.where(detected[:, None], np.nan_to_num(np.nanmean(conf, axis=-1)), np.nan)
+        scores = np.where(detected[:, None], _mean_confidence(kp), np.nan)
         masks = None if masks is None else masks[:, None]
         mask_boxes = None if mask_boxes is None else mask_boxes[:, None]
     else:

@@ -8,7 +8,11 @@ File keys (AMASS names, so that AMASS tools read our results):
 - ``trans`` ``(F, 3)`` metres, world frame, y up.
 - ``betas`` ``(10,)``; ``gender`` (``neutral``/``male``/``female``); ``mocap_framerate`` (frames per second);
   ``surface_model``: the body model the sequence was fitted with (``open_body_neutral``, ``smpl_neutral``...).
+- ``up_axis``: ``"y"`` (mocap's world) or ``"z"`` (AMASS's, written by ``mocap export --up z``); this module reads
+  y-up files only, :func:`mocap.io.amass.load_motion` turns z-up ones (see :mod:`mocap.io.amass`).
 - optional ``meta``: a JSON string (versions, config...); any other array is kept as an extra (per-frame quality...).
+- SMPL-H layout (``smplh=True``, AMASS's): ``poses`` ``(F, 156)``, ``betas`` ``(16,)`` (10 then zeros), ``dmpls``
+  ``(F, 8)`` zeros; read back as the 72/10 layout (``dmpls`` dropped).
 
 Frames with NaN or infinite values (a frame the fit gave up on) are kept by :func:`load_sequence`, as in the file;
 exporters need finite motion, and :func:`hold_invalid_frames` is the policy the CLI applies: each invalid frame holds
@@ -35,6 +39,8 @@ GENDERS = ("neutral", "male", "female")
 REQUIRED_KEYS = ("poses", "trans", "betas", "gender", "mocap_framerate", "surface_model")
 _SMPLH_POSE_VALUES = 156
 _SMPLH_BODY_VALUES = 66  # root + 21 body joints, shared by SMPL and SMPL-H
+_SMPLH_BETAS = 16
+_DMPLS = 8  # AMASS's dynamic soft-tissue coefficients per frame
 H5_SUFFIXES = (".h5", ".hdf5")
 
 
@@ -82,7 +88,7 @@ class SmplSequence:
             raise InputDataError(f"mocap_framerate {self.fps!r} is not a positive number")
         if not self.surface_model:
             raise InputDataError("surface_model is empty; it must name the body model of the fit")
-        reserved = set(REQUIRED_KEYS) | {"meta"}
+        reserved = set(REQUIRED_KEYS) | {"meta", "up_axis", "dmpls"}
         if reserved & set(self.extra):
             raise InputDataError(f"extra arrays may not be named {', '.join(sorted(reserved & set(self.extra)))}")
         for name, value in (("poses", poses), ("trans", trans), ("betas", betas), ("fps", float(self.fps))):
@@ -134,45 +140,78 @@ def hold_invalid_frames(seq: SmplSequence) -> tuple[SmplSequence, np.ndarray]:
     return replace(seq, poses=seq.poses[source], trans=seq.trans[source]), invalid
 
 
-def load_sequence(path: str | os.PathLike) -> SmplSequence:
-    """Read and check an AMASS-style ``.npz`` (or ``.h5``) sequence. See the module docstring for the keys.
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` or ``.h5`` file, by name.
 
     Raises:
-        InputDataError: unreadable file, missing key, wrong shape or value; the message names the file.
+        InputDataError: missing or unreadable file.
     """
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: SMPL sequence not found")
-    arrays = _read_h5(path) if path.suffix.lower() in H5_SUFFIXES else _read_npz(path)
+    return _read_h5(path) if path.suffix.lower() in H5_SUFFIXES else _read_npz(path)
+
+
+def load_sequence(path: str | os.PathLike) -> SmplSequence:
+    """Read and check an AMASS-style ``.npz`` (or ``.h5``) sequence. See the module docstring for the keys.
+
+    Raises:
+        InputDataError: unreadable file, missing key, wrong shape or value, a z-up file; the message names the file.
+    """
+    path = Path(path)
+    arrays = read_arrays(path)
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise InputDataError(f"{path}: not an SMPL sequence, lacks the keys {', '.join(missing)}")
+    up = _as_str(arrays.pop("up_axis")) if "up_axis" in arrays else "y"
+    if up != "y":
+        raise InputDataError(f"{path}: a {up}-up file (written for AMASS tools); `mocap export {path.name} --fmt npz "
+                             "--up y` turns it back to mocap's y-up world")
+    return sequence_from_arrays(arrays, path)
+
+
+def sequence_from_arrays(arrays: dict[str, np.ndarray], path: Path) -> SmplSequence:
+    """A `SmplSequence` from a file's arrays (the required keys; the rest become extras); errors name ``path``.
+
+    16 betas whose last 6 are zero (SMPL-H layout) read as 10; ``dmpls`` (SMPL-H layout) is dropped.
+    """
+    arrays = dict(arrays)
+    arrays.pop("dmpls", None)
     try:
         meta = json.loads(_as_str(arrays.pop("meta"))) if "meta" in arrays else {}
         fps = np.asarray(arrays.pop("mocap_framerate"))
         if fps.size != 1:
             raise InputDataError(f"mocap_framerate has shape {fps.shape}; expected one number")
+        betas = np.asarray(arrays.pop("betas"))
+        if betas.shape == (_SMPLH_BETAS,) and not np.any(betas[NUM_BETAS:]):
+            betas = betas[:NUM_BETAS]
         return SmplSequence(
-            poses=arrays.pop("poses"), trans=arrays.pop("trans"), betas=arrays.pop("betas"),
+            poses=arrays.pop("poses"), trans=arrays.pop("trans"), betas=betas,
             gender=_as_str(arrays.pop("gender")), fps=float(fps.reshape(())),
             surface_model=_as_str(arrays.pop("surface_model")), extra=arrays, meta=meta)
     except (InputDataError, ValueError, TypeError) as e:
         raise InputDataError(f"{path}: {e}") from None
 
 
-def save_sequence(path: str | os.PathLike, seq: SmplSequence, smplh: bool = False) -> None:
+def save_sequence(path: str | os.PathLike, seq: SmplSequence, smplh: bool = False, up_axis: str = "y") -> None:
     """Write ``seq`` atomically as ``.npz`` or, by suffix, ``.h5``; :func:`load_sequence` reads it back exactly.
 
     Args:
-        smplh: write ``poses`` as SMPL-H's ``(F, 156)`` for tools that expect AMASS's SMPL-H layout: SMPL's first
-            22 joints, then 90 zero hand values. SMPL's own hand joints (22, 23) are dropped.
+        smplh: AMASS's SMPL-H layout (module docstring): SMPL's first 22 joints then 90 zero hand values, 16
+            betas, zero ``dmpls``. SMPL's own hand joints (22, 23) are dropped.
+        up_axis: recorded as ``up_axis``; the caller has already turned ``seq`` into that world
+            (:func:`mocap.io.amass.to_up_axis`).
     """
     path = Path(path)
-    poses = seq.poses.reshape(seq.num_frames, -1)
+    F = seq.num_frames
+    arrays = {"poses": seq.poses.reshape(F, -1), "trans": seq.trans, "betas": seq.betas, "gender": np.array(seq.gender),
+              "mocap_framerate": np.array(seq.fps), "surface_model": np.array(seq.surface_model),
+              "up_axis": np.array(up_axis), **seq.extra}
     if smplh:
-        poses = np.concatenate([poses[:, :_SMPLH_BODY_VALUES], np.zeros((seq.num_frames, _SMPLH_POSE_VALUES - _SMPLH_BODY_VALUES))], 1)
-    arrays = {"poses": poses, "trans": seq.trans, "betas": seq.betas, "gender": np.array(seq.gender),
-              "mocap_framerate": np.array(seq.fps), "surface_model": np.array(seq.surface_model), **seq.extra}
+        arrays["poses"] = np.concatenate([arrays["poses"][:, :_SMPLH_BODY_VALUES],
+                                          np.zeros((F, _SMPLH_POSE_VALUES - _SMPLH_BODY_VALUES))], 1)
+        arrays["betas"] = np.concatenate([seq.betas, np.zeros(_SMPLH_BETAS - NUM_BETAS)])
+        arrays["dmpls"] = np.zeros((F, _DMPLS))
     if seq.meta:
         arrays["meta"] = np.array(json.dumps(seq.meta))
     with atomic_path(path) as tmp:
