@@ -217,12 +217,8 @@ def progress_bar(description: str, unit: str = "frames") -> tuple[ProgressLines,
 
 
 def frame_ranges(mask) -> str:
-    """``[F]`` bool -> ``"3-5, 9"`` (at most five ranges shown)."""
-    import numpy as np
+    """``[F]`` bool -> ``"3-5, 9"`` (at most five ranges shown); imported when used, numpy with it."""
+    from mocap.viz.quality import frame_ranges as ranges
 
-    idx = np.flatnonzero(mask)
-    starts = idx[np.r_[True, np.diff(idx) > 1]]
-    ends = idx[np.r_[np.diff(idx) > 1, True]]
-    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts.tolist(), ends.tolist())]
-    return ", ".join(parts[:5]) + (", ..." if len(parts) > 5 else "")
+    return ranges(mask)
 
