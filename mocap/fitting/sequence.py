@@ -213,7 +213,7 @@ def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> Fi
             s, has = given
             # Triangulation and IK only for the frames the given start lacks.
             p = s if has.all() else s.where(has, initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)[0])
-        if warm is None:
+        if warm is None and done > 0:  # the first batch's cold start is no reinitialisation
             flags[idx[0]] |= FLAGS["reinitialized"]
         batch_stats: list[IterationStats] | None = [] if debug else None
         window = Window(t, float(kp.fps), *anchor)
