@@ -21,17 +21,11 @@ ERROR_KEY = "reprojection_error_px"
 
 
 def joint_angles(poses: np.ndarray) -> np.ndarray:
-    """``(F, 24)`` degrees from rest of axis-angle ``poses`` (F, 24, 3); NaN frames stay NaN."""
-    import torch
+    """``(F, 24)`` degrees from rest of axis-angle ``poses`` (F, 24, 3); NaN frames stay NaN.
 
-    from mocap.rotations import axis_angle_to_matrix, geodesic_angle
-
-    p = torch.as_tensor(np.nan_to_num(poses), dtype=torch.float64)
-    R = axis_angle_to_matrix(p)
-    angles = geodesic_angle(R, torch.eye(3, dtype=torch.float64).expand_as(R)).numpy()
-    angles = np.degrees(angles)
-    angles[~np.isfinite(poses).all(-1)] = np.nan
-    return angles
+    The geodesic angle of a rotation from the identity is its axis-angle norm folded into [0, 180] degrees."""
+    angles = np.degrees(np.linalg.norm(poses, axis=-1)) % 360.0
+    return np.where(angles > 180.0, 360.0 - angles, angles)
 
 
 def reprojection_errors(result: SmplSequence) -> tuple[np.ndarray, tuple[str, ...]] | None:
