@@ -45,11 +45,11 @@ class AssociationConfig:
     Measured on the real 4-camera samples: the same person 1-4 cm; two people 0.05-0.9 m (two views alone
     can agree by chance, which is why a group must agree pair by pair)."""
     max_speed: float = 3.0
-    """A person's centre moves at most this fast, m/s (gates the frame-to-frame match of `tracking`)."""
+    """A person's centre moves along the floor at most this fast, m/s (gates the frame-to-frame match of `tracking`)."""
     gate: float = 0.35
     """Slack of that gate, metres: the centre of a body jitters with the detections and the pose."""
     merge_distance: float = 0.3
-    """Two groups of disjoint views whose centres are this close in the same frame are one person."""
+    """Two groups of disjoint views whose centres are this close along the floor in one frame are one person."""
     max_gap: float = 1.0
     """A track unseen for longer than this many seconds ends; the person returning gets a new id."""
     min_track_frames: int = 5

@@ -2,8 +2,10 @@
 
 Each group of views is triangulated and reduced to a centre (the median of its keypoints, which a left/right
 swap does not move). Frame by frame, the groups are matched to the open tracks by the Hungarian method on the
-distance between each track's predicted centre (last centre plus its velocity) and each group's centre, gated
-by how far a person can walk since the track was last seen; so people crossing keep their ids, and a person
+distance along the floor (x, z; y is up) between each track's predicted centre (last centre plus its velocity)
+and each group's centre, gated by how far a person can walk since the track was last seen. Along the floor,
+because the height of the centre follows which keypoints the views see (on the real two-person sample it moves
+by up to 0.6 m when the legs are hidden), while people stand apart on the floor; so people crossing keep their ids, and a person
 hidden from every view for a moment keeps theirs. A group no track takes starts a track; a track unseen for
 ``max_gap`` seconds ends. Tracks shorter than ``min_track_frames`` are dropped. Ids are numbered by how much
 they are seen (views times frames), so person 0 is the main subject by default.
@@ -93,6 +95,10 @@ class _Track:
     def predict(self, frame: int) -> np.ndarray:
         return self.centers[-1] + self.velocity * (frame - self.frames[-1])
 
+    def distance(self, frame: int, center: np.ndarray) -> float:
+        """Floor distance (x, z) from the predicted centre at ``frame`` to ``center``."""
+        return float(np.linalg.norm((self.predict(frame) - center)[[0, 2]]))
+
     def add(self, frame: int, group: dict[int, int], center: np.ndarray) -> None:
         if self.frames:
             step = (center - self.centers[-1]) / max(frame - self.frames[-1], 1)
@@ -123,7 +129,8 @@ def _merge_close(det, rig, f, groups, centers, cfg):
         merged = False
         for i in range(len(groups)):
             for j in range(i + 1, len(groups)):
-                if set(groups[i]) & set(groups[j]) or not np.linalg.norm(centers[i] - centers[j]) < cfg.merge_distance:
+                apart = np.linalg.norm((centers[i] - centers[j])[[0, 2]])  # along the floor, as the tracking
+                if set(groups[i]) & set(groups[j]) or not apart < cfg.merge_distance:
                     continue
                 groups[i] = {**groups[i], **groups.pop(j)}
                 centers.pop(j)
@@ -150,14 +157,15 @@ def _frame_groups(det: Detections2D, rig: CameraRig, cfg: AssociationConfig):
 
 def _link(per_frame, cfg: AssociationConfig, fps: float) -> list[_Track]:
     """Tracks from the per-frame groups: Hungarian matching on predicted centres, gated by walking speed.
-    A track is kept when it lasts ``min_track_frames`` frames, or the whole of a shorter take."""
+    A track is kept when it lasts ``min_track_frames`` frames, or every frame where anyone is seen when there
+    are fewer (a short take)."""
     tracks: list[_Track] = []
     max_gap = max(1, int(round(cfg.max_gap * fps)))
     for f, (groups, centers) in enumerate(per_frame):
         open_ = [t for t in tracks if f - t.frames[-1] <= max_gap]
         taken = set()
         if open_ and groups:
-            cost = np.array([[np.linalg.norm(t.predict(f) - c) for c in centers] for t in open_])
+            cost = np.array([[t.distance(f, c) for c in centers] for t in open_])
             gate = np.array([cfg.gate + cfg.max_speed * (f - t.frames[-1]) / fps for t in open_])[:, None]
             big = 1e6
             rows, cols = linear_sum_assignment(np.where(cost < gate, cost, big))
@@ -170,7 +178,8 @@ def _link(per_frame, cfg: AssociationConfig, fps: float) -> list[_Track]:
                 t = _Track()
                 t.add(f, groups[c], centers[c])
                 tracks.append(t)
-    return [t for t in tracks if len(t.frames) >= min(cfg.min_track_frames, len(per_frame))]
+    seen = sum(1 for groups, _ in per_frame if groups)
+    return [t for t in tracks if len(t.frames) >= min(cfg.min_track_frames, seen)]
 
 
 def associate(det: Detections2D, rig: CameraRig, cfg: AssociationConfig = AssociationConfig()) -> Association:
