@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from mocap.cli._base import DefaultCommandGroup, split_names, app, console
+from mocap.cli._base import DefaultCommandGroup, app, console, progress_bar, split_names
 from mocap.errors import ConfigError
 
 
@@ -30,8 +30,6 @@ def detect_run(
 ) -> None:
     """BlazePose keypoints (and masks) of every person in every view into SESSION/output/keypoints2d.h5
     (the default of `mocap detect SESSION`)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from mocap.detect.blazepose import DetectorConfig, check_model
     from mocap.detect.stage import detect_session
     from mocap.session import Session
@@ -39,16 +37,9 @@ def detect_run(
     check_model(complexity, max_people)
     s = Session.load(session)
     config = DetectorConfig(model_complexity=complexity, max_people=max_people, masks=masks)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=False) as bars:
-        tasks: dict[str, int] = {}
-
-        def progress(camera: str, done: int, total: int) -> None:
-            if camera not in tasks:
-                tasks[camera] = bars.add_task(camera, total=total)
-            bars.update(tasks[camera], completed=done)
-
-        result = detect_session(s, split_names(views), force=force, config=config, workers=workers, progress=progress)
+    bar, _ = progress_bar("detect")
+    with bar:
+        result = detect_session(s, split_names(views), force=force, config=config, workers=workers, progress=bar.update)
     for cam in result.skipped:
         console.print(f"{cam}: already detected (use --force to redo)")
     for cam, rate in result.detection_rate.items():

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from mocap.cli._base import app, console, progress_bar
+from mocap.cli._base import app, console, progress_bar, styled
 
 
 
@@ -69,7 +69,7 @@ def run(
     for name, bit in FLAGS.items():
         n = int(((result.flags & bit) > 0).sum())
         if n:
-            console.print(f"[yellow]{n} of {F} frames {name.replace('_', ' ')}[/]")
+            console.print(styled(f"{n} of {F} frames {name.replace('_', ' ')}", "yellow"))
     if result.swaps is not None:
         for cam, kinds in swap_counts(result.swaps, result.cameras).items():
             console.print(f"{cam}: left and right keypoints relabelled in {sum(kinds.values())} frames "

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mocap.errors import InputDataError
 from mocap.io.atomic import atomic_path
 
 _CSS = """
@@ -261,6 +262,11 @@ def collect(session_dir: str | os.PathLike, gt: str | os.PathLike | None = None,
 
     started = time.perf_counter()
     root = Path(session_dir)
+    if not root.is_dir():
+        raise InputDataError(f"{root}: session folder not found")
+    if not any((root / rel).is_file() for rel in ("calibration.toml", "output/keypoints2d.h5", "output/smpl.npz")):
+        raise InputDataError(f"{root}: nothing to report (no calibration.toml, output/keypoints2d.h5 or "
+                             "output/smpl.npz); run `mocap calibrate`, `mocap detect` and `mocap run` first")
     data = ReportData(f"mocap report: {root.resolve().name}")
     data.facts["session"] = str(root.resolve())
     data.facts["written"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -275,6 +281,7 @@ def collect(session_dir: str | os.PathLike, gt: str | os.PathLike | None = None,
     metrics = None
     if result is not None:
         data.meta = result.meta
+        data.notes += list((result.meta or {}).get("calibration_warnings", []))
         data.facts["body model"] = result.surface_model
         data.facts["frames"] = f"{result.num_frames} at {result.fps:g} fps"
         data.facts["fit"] = run_name(result.meta)
