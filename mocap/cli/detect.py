@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from mocap.cli._base import DefaultCommandGroup, split_names, app, console
+from mocap.cli._base import DefaultCommandGroup, app, console, progress_bar, split_names
 from mocap.errors import ConfigError
 
 
@@ -30,8 +30,6 @@ def detect_run(
 ) -> None:
     """BlazePose keypoints (and masks) of every person in every view into SESSION/output/keypoints2d.h5
     (the default of `mocap detect SESSION`)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from mocap.detect.blazepose import DetectorConfig, check_model
     from mocap.detect.stage import detect_session
     from mocap.session import Session
@@ -39,16 +37,9 @@ def detect_run(
     check_model(complexity, max_people)
     s = Session.load(session)
     config = DetectorConfig(model_complexity=complexity, max_people=max_people, masks=masks)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=False) as bars:
-        tasks: dict[str, int] = {}
-
-        def progress(camera: str, done: int, total: int) -> None:
-            if camera not in tasks:
-                tasks[camera] = bars.add_task(camera, total=total)
-            bars.update(tasks[camera], completed=done)
-
-        result = detect_session(s, split_names(views), force=force, config=config, workers=workers, progress=progress)
+    bar, _ = progress_bar("detect")
+    with bar:
+        result = detect_session(s, split_names(views), force=force, config=config, workers=workers, progress=bar.update)
     for cam in result.skipped:
         console.print(f"{cam}: already detected (use --force to redo)")
     for cam, rate in result.detection_rate.items():
@@ -72,9 +63,9 @@ def detect_import(
     from mocap.session import Session
 
     if output is not None and output.is_dir():
-        s = Session.load(output)
-        kp = import_keypoints(folder, format, num_frames=s.num_frames, fps=s.fps or fps or float("nan"),
-                              image_sizes={v.camera: (v.info.width, v.info.height) for v in s.views}, cameras=s.cameras)
+        s = Session.load(output, footage=False)  # keypoints need no footage (e.g. `mocap synth` sessions)
+        kp = import_keypoints(folder, format, num_frames=s.num_frames or None, fps=s.fps or fps or float("nan"),
+                              image_sizes=s.image_sizes(), cameras=s.cameras or None)
         path = s.output("keypoints")
     else:
         kp = import_keypoints(folder, format, fps=fps if fps is not None else float("nan"))
@@ -98,7 +89,7 @@ def detect_export(
 
     if format != "openpose":
         raise ConfigError(f"--format {format}: only openpose export is supported")
-    s = Session.load(session)
+    s = Session.load(session, footage=False)
     kp = read_keypoints(s.output("keypoints"))
     folders = export_openpose(kp, output or s.output_dir / "openpose")
     console.print(f"wrote {len(folders)} folders of {kp.num_frames} OpenPose files under {folders[0].parent}")

@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +29,7 @@ from mocap.detect.crops import box_from_keypoints
 from mocap.detect.formats import OPENPOSE_LAYOUTS, convert
 from mocap.keypoint_formats import names_of
 from mocap.errors import InputDataError
+from mocap.io.atomic import atomic_folder, ensure_folder
 from mocap.io.keypoints_h5 import Keypoints2D
 
 _NUMBER = re.compile(r"(\d+)")
@@ -176,6 +175,9 @@ def import_keypoints(folder: str | os.PathLike, fmt: str, *, num_frames: int | N
             if pts is not None:
                 kp[n - first, v] = pts
                 detected[n - first, v] = True
+    if not detected.any():
+        raise InputDataError(f"{folder}: no person in any frame of any camera ({len(numbers)} files read); "
+                             "check that the other tool's output holds keypoints")
     cams = tuple(per_camera)
     return Keypoints2D(
         cameras=cams, keypoints=kp, boxes=box_from_keypoints(kp, min_confidence=1e-6), detected=detected,
@@ -190,18 +192,17 @@ def export_openpose(kp: Keypoints2D, folder: str | os.PathLike) -> list[Path]:
 
     BODY_25 or COCO-18 keypoints are written as they are; other layouts are converted to BODY_25 (points
     BODY_25 has and they lack, e.g. BlazePose's small toes, are written as 0). Each camera folder is
-    written to a temporary folder and renamed into place.
+    written to a temporary folder and renamed into place (`atomic_folder`).
     """
     folder = Path(folder)
     layout = kp.format if kp.format in OPENPOSE_LAYOUTS.values() else "body25"
     points = convert(kp.keypoints, kp.format, layout)
     points = np.where(np.isfinite(points) & (points[..., 2:3] > 0), points, 0.0)
     written = []
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)
     for v, cam in enumerate(kp.cameras):
         final = folder / f"{cam}_json"
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cam}_json.", dir=folder))
-        try:
+        with atomic_folder(final) as tmp:
             for f in range(kp.num_frames):
                 people = []
                 if kp.detected[f, v]:
@@ -211,10 +212,5 @@ def export_openpose(kp: Keypoints2D, folder: str | os.PathLike) -> list[Path]:
                                                           "face_keypoints_3d", "hand_left_keypoints_3d",
                                                           "hand_right_keypoints_3d")}})
                 (tmp / f"{cam}_{f:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": people}))
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         written.append(final)
     return written
