@@ -248,3 +248,18 @@ def test_cli_masks_and_max_people_reach_the_file(session):
     assert meta["max_people"] == 2 and meta["masks"] is False and meta["graph"] == "tasks-pose-landmarker"
     r = runner.invoke(app, ["detect", str(session), "--max-people", "0"])
     assert r.exit_code == 2 and "--max-people must be at least 1" in r.output
+
+
+def test_wrong_header_is_read_by_load_and_refused_by_detect(tmp_path):
+    # A truncated AVI keeps its header's count: Session.load trusts the header (no decoding), detect decodes
+    # every frame anyway, finds fewer and names the file.
+    from mocap.detect.blazepose import detect_video
+    from tests.test_video import write_indexed
+
+    (tmp_path / "videos").mkdir()
+    data = write_indexed(tmp_path / "full.avi", 40, "MJPG").read_bytes()
+    cut = tmp_path / "videos" / "cam1.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    assert Session.load(tmp_path).num_frames == 40
+    with pytest.raises(InputDataError, match=r"cam1\.avi: the container says 40 frames but \d+ decode"):
+        detect_video(cut, "cam1")
