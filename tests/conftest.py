@@ -26,6 +26,14 @@ def pose2sim_dir(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pose2sim_multi_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "pose2sim_demo_multi"
+    if not path.is_dir():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_body_path(tmp_path_factory) -> Path:
     """A small SMPL-format body file (see tests/tiny_body.py); its BodyModel name is ``tiny_body``."""
     from tests.tiny_body import write_tiny_body

@@ -4,6 +4,7 @@ per-view writes, views in parallel threads, and the CLI's commands and exit code
 Whether BlazePose finds real people is checked on real footage in test_detect_real.py.
 """
 
+import json
 import os
 import threading
 import time
@@ -199,6 +200,10 @@ def test_cli_detect_import_export(session, tmp_path):
     r = runner.invoke(app, ["detect", "export", str(session), "-o", str(tmp_path / "op")])
     assert r.exit_code == 0, r.output
     assert len(list((tmp_path / "op" / "cam3_json").glob("*.json"))) == FRAMES
+    r = runner.invoke(app, ["detect", "import", str(tmp_path / "op"), "--format", "openpose", "-o", str(session)])
+    assert r.exit_code == 2 and "no person in any frame" in r.output, r.output  # blank footage: nothing to import
+    first = sorted((tmp_path / "op" / "cam1_json").glob("*.json"))[0]
+    first.write_text(json.dumps({"people": [{"pose_keypoints_2d": [10.0, 20.0, 0.9] * 25}]}))
     r = runner.invoke(app, ["detect", "import", str(tmp_path / "op"), "--format", "openpose", "-o", str(session)])
     assert r.exit_code == 0, r.output
     kp = read_keypoints(session / "output" / "keypoints2d.h5")

@@ -27,6 +27,7 @@ def _rig() -> CameraRig:
     cams = []
     for v in range(2):
         R = axis_angle_to_matrix(torch.tensor([0.05, math.pi / 2 * v + 0.2, 0.0])).double().numpy()
+        R = np.diag([-1.0, -1.0, 1.0]) @ R  # image up along world +y: mocap refuses a rig that is upside down
         t = np.array([0.0, 0.0, 3.5]) - R @ np.array([0.0, 0.1, 0.0])
         K = np.array([[300.0 + 5 * v, 0, 160.0], [0, 302.0, 121.0], [0, 0, 1]])
         cams.append(Camera(f"cam{v}", K, [0.01 * v, 0.0, 0.0, 0.0, 0.0], R, t, (W, H)))

@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from mocap import __version__
-from mocap.cli._base import DefaultSessionGroup, app, console
+from mocap.cli._base import DefaultSessionGroup, app, console, progress_bar, warn
 
 
 
@@ -61,88 +60,61 @@ def calibrate_session(
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Write output/calibration_top_view.png."),
 ) -> None:
     """Detect the board in every camera, calibrate intrinsics and bundle-adjust all cameras, write calibration.toml."""
-    import aniposelib
-    import cv2
-    from rich.progress import Progress
+    from rich.text import Text
 
-    from mocap.calib.board import Board
-    from mocap.calib.calibrate import calibrate_rig
-    from mocap.calib.footage import detect_session, session_footage
-    from mocap.calib.report import assess
-    from mocap.config import BoardConfig, load_config, to_dict
-    from mocap.errors import MissingDependencyError
-    from mocap.io.calibration_toml import save_rig
+    from mocap.calib.stage import calibrate_session
 
-    out = output or Path(session) / "calibration.toml"
-    if output is None and out.is_file():
-        import tomllib
-
-        from mocap.errors import ConfigError
-
-        try:
-            generator = tomllib.loads(out.read_text()).get("metadata", {}).get("generator")
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            generator = None  # not ours to judge: it is replaced like any earlier calibration
-        if generator == "mocap synth":
-            raise ConfigError(f"{out} is the true rig of a synthetic session; pass -o to write the calibration "
-                              "elsewhere and compare the two (tools/compare_rigs.py)")
-    config, footage, sizes = session_footage(session)
     flags = {k: v for k, v in dict(type=board, rows=rows, cols=cols, square=square, marker=marker, dict=dictionary,
                                    corners=corners).items() if v is not None}
-    board_cfg = load_config(BoardConfig, flags, "command-line board options", base=config.board)
-    b = Board(board_cfg)
-    console.print(f"board: {b.describe()}; cameras: {', '.join(footage)}")
-    with Progress(console=console, transient=True) as bar:
-        tasks = {name: bar.add_task(f"detect {name}", total=None) for name in footage}
-        detections = detect_session(b, footage, sizes, stride,
-                                    progress=lambda name, d, t: bar.update(tasks[name], completed=d, total=t))
-        task = bar.add_task("calibrate", total=None)
-        cal = calibrate_rig(detections, b, origin_frame=origin_frame, max_intrinsic_frames=max_intrinsic_frames,
-                            progress=lambda d, t: bar.update(task, completed=d, total=t))
-    report = assess(cal)
+    def start(b, cameras: list[str]) -> None:
+        console.print(f"board: {b.describe()}; cameras: {', '.join(cameras)}")
+
+    bar, _ = progress_bar("calibrate", unit="steps")
+    with bar:
+        run = calibrate_session(session, flags, origin_frame, stride, max_intrinsic_frames, output, plot, on_start=start,
+                                detect_progress=lambda name, d, t: bar.update(f"detect {name}", d, t),
+                                calibrate_progress=bar)
+    cal, report = run.calibration, run.report
     table = Table(title=f"Calibration of {session}")
     for col in ("camera", "board frames", "corners", "mean px", "p95 px", "verdict", "fx", "cx, cy"):
         table.add_column(col)
     colour = {"good": "green", "fair": "yellow", "poor": "red"}
     for st, cam in zip(report.cameras, cal.rig):
         table.add_row(st.camera, str(st.frames), str(st.corners), f"{st.mean_px:.2f}", f"{st.p95_px:.2f}",
-                      f"[{colour[st.verdict]}]{st.verdict}[/]", f"{cam.K[0, 0]:.1f}", f"{cam.K[0, 2]:.1f}, {cam.K[1, 2]:.1f}")
+                      Text(st.verdict, colour[st.verdict]), f"{cam.K[0, 0]:.1f}", f"{cam.K[0, 2]:.1f}, {cam.K[1, 2]:.1f}")
     console.print(table)
     for w in report.warnings:
-        console.print(f"[yellow]warning[/] {w}")
+        warn(w)
     if cal.outliers:
         console.print(f"{cal.outliers} corner detections dropped as outliers")
-    meta = {"created_by": f"mocap {__version__} calibrate", "opencv": cv2.__version__, "aniposelib": aniposelib.__version__,
-            "board": to_dict(board_cfg), "world": cal.world, "origin_frame": -1 if origin_frame is None else origin_frame,
-            "adjusted": True, **report.to_metadata()}
-    save_rig(cal.rig, out, meta)
-    console.print(f"wrote {out} (world: {cal.world}); mean reprojection error {report.mean_px:.2f} px")
-    if plot:
-        from mocap.viz.calibration_plot import plot_top_view
-
-        png = Path(session) / "output" / "calibration_top_view.png"
-        try:
-            plot_top_view(cal.rig, cal.points, png, f"{Path(session).name}: cameras and board from above")
-            console.print(f"wrote {png}")
-        except MissingDependencyError as e:
-            console.print(f"[yellow]warning[/] no plot: {e}")
+    console.print(f"wrote {run.path} (world: {cal.world}); mean reprojection error {report.mean_px:.2f} px")
+    if run.plot:
+        console.print(f"wrote {run.plot}")
+    elif run.plot_error:
+        warn(f"no plot: {run.plot_error}")
 
 
-def _check_sizes_against_session(rig, folder: Path) -> None:
-    """Warn when a camera's calibrated image size differs from its video in a session next to the output."""
+def _check_against_session(rig, output: Path) -> None:
+    """Warn when the imported world is not y up, or a camera's calibrated image size differs from its video in
+    a session next to the output (`mocap.calib.checks`; `detect` and `run` refuse what cannot be adapted)."""
+    from mocap.calib.checks import conform_rig, up_problem
+    from mocap.errors import MocapError
     from mocap.io.video import VIDEO_EXTS, probe
 
-    videos = folder / "videos"
-    if not videos.is_dir():
-        return
-    for cam in rig:
+    videos = output.parent / "videos"
+    sizes = {}
+    for cam in rig if videos.is_dir() else ():
         for p in (videos / f"{cam.name}{ext}" for ext in VIDEO_EXTS):
             if p.is_file():
                 info = probe(p)
-                if (info.width, info.height) != cam.image_size:
-                    console.print(f"[yellow]warning[/] {cam.name}: calibrated for {cam.image_size[0]}x{cam.image_size[1]} "
-                                  f"but {p.relative_to(folder)} is {info.width}x{info.height}; check how the video was "
-                                  "cropped or scaled before trusting the principal point")
+                sizes[cam.name] = (info.width, info.height)
+    try:
+        notes = conform_rig(rig, sizes, output, "video")[1]
+    except MocapError as e:
+        notes = [str(e)]
+    up = up_problem(rig, output)
+    for note in notes + ([up] if up else []):
+        warn(note)
 
 
 @calibrate_app.command("import")
@@ -157,21 +129,11 @@ def calibrate_import(
     up: Optional[str] = typer.Option(None, "--up", help="The file's up axis, y or z (default: z for easymocap, else y)."),
 ) -> None:
     """Convert another tool's calibration to calibration.toml (anipose format, metres, y up)."""
-    from mocap.calib.convert import import_rig
-    from mocap.errors import InputDataError
-    from mocap.io.calibration_toml import file_sha256, save_rig
+    from mocap.calib.stage import import_calibration
 
-    rig = import_rig(file, from_, _parse_size(size), binning, units, up)
-    if output is None:
-        parent = file if file.is_dir() else file.parent
-        output = (parent.parent if parent.name == "calibration" else parent) / "calibration.toml"
-    if file.exists() and output.resolve() == file.resolve():
-        raise InputDataError(f"{output}: would overwrite the file being imported; pass -o elsewhere")
-    source = file if file.is_file() else file / "intri.yml"
-    save_rig(rig, output, {"created_by": f"mocap {__version__} calibrate import", "imported_from": str(file),
-                           "format": from_, "source_sha256": file_sha256(source) if source.is_file() else ""})
+    rig, output = import_calibration(file, from_, _parse_size(size), binning, units, up, output)
     console.print(_rig_table(rig, f"Imported {file} ({from_})"))
-    _check_sizes_against_session(rig, output.parent)
+    _check_against_session(rig, output)
     console.print(f"wrote {output}")
 
 

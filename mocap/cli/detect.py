@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from mocap.cli._base import DefaultCommandGroup, split_names, app, console
+from mocap.cli._base import DefaultCommandGroup, app, console, progress_bar, split_names
 from mocap.errors import ConfigError
 
 
@@ -25,44 +25,28 @@ def detect_run(
     views: Optional[list[str]] = typer.Option(None, "--views", help="Cameras to detect (repeat or comma-separate); default all."),
     complexity: int = typer.Option(1, "--complexity", help="BlazePose model complexity; only 1 ships with mediapipe."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Views detected at once, in threads (default: one per usable core)."),
+    max_people: int = typer.Option(4, "--max-people", help="Most people found per view and frame; 1 = the one-person tracker."),
+    masks: bool = typer.Option(True, "--masks/--no-masks", help="Store each person's segmentation mask (128 x 128, cropped to the person)."),
 ) -> None:
-    """BlazePose keypoints of every view into SESSION/output/keypoints2d.h5 (the default of `mocap detect SESSION`)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    """BlazePose keypoints (and masks) of every person in every view into SESSION/output/keypoints2d.h5
+    (the default of `mocap detect SESSION`)."""
     from mocap.detect.blazepose import DetectorConfig, check_model
     from mocap.detect.stage import detect_session
     from mocap.session import Session
 
-    check_model(complexity)
+    check_model(complexity, max_people)
     s = Session.load(session)
-    config = DetectorConfig(model_complexity=complexity)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=False) as bars:
-        tasks: dict[str, int] = {}
-
-        def progress(camera: str, done: int, total: int) -> None:
-            if camera not in tasks:
-                tasks[camera] = bars.add_task(camera, total=total)
-            bars.update(tasks[camera], completed=done)
-
-        result = detect_session(s, split_names(views), force=force, config=config, workers=workers, progress=progress)
+    config = DetectorConfig(model_complexity=complexity, max_people=max_people, masks=masks)
+    bar, _ = progress_bar("detect")
+    with bar:
+        result = detect_session(s, split_names(views), force=force, config=config, workers=workers, progress=bar.update)
     for cam in result.skipped:
         console.print(f"{cam}: already detected (use --force to redo)")
     for cam, rate in result.detection_rate.items():
-        console.print(f"{cam}: person found in {rate:.1%} of {s.num_frames} frames")
+        mean, most = result.people[cam]
+        console.print(f"{cam}: person found in {rate:.1%} of {s.num_frames} frames; "
+                      f"{mean:.2f} people per frame on average, at most {most}")
     console.print(f"wrote {result.path}" if result.detected else f"{result.path} is up to date")
-
-
-def _footageless_session(root: Path) -> tuple[float | None, dict[str, tuple[int, int]]]:
-    """The fps of ``root/session.yaml`` and the image sizes of ``root/calibration.toml``, each when present."""
-    from mocap.config import SessionConfig, load_config, read_yaml
-    from mocap.io.calibration_toml import load_rig
-
-    yaml_path = root / "session.yaml"
-    fps = load_config(SessionConfig, read_yaml(yaml_path), yaml_path.name).fps if yaml_path.is_file() else None
-    calibration = root / "calibration.toml"
-    sizes = {c.name: c.image_size for c in load_rig(calibration).cameras} if calibration.is_file() else {}
-    return fps, sizes
 
 
 @detect_app.command("import")
@@ -76,18 +60,12 @@ def detect_import(
     """Read OpenPose or COCO keypoint JSON into the keypoints2d.h5 format, every person of every frame."""
     from mocap.detect.openpose import import_keypoints
     from mocap.io.keypoints_h5 import write_keypoints
-    from mocap.session import OUTPUTS, Session
+    from mocap.session import Session
 
-    if output is not None and output.is_dir() and not (output / "videos").is_dir() and not (output / "images").is_dir():
-        # A session without footage (e.g. `mocap synth` without --render): the files' own frames, the fps of
-        # session.yaml and the image sizes of calibration.toml when they are there.
-        fps_, sizes = _footageless_session(output)
-        det = import_keypoints(folder, format, fps=fps or fps_ or float("nan"), image_sizes=sizes)
-        path = output / OUTPUTS["keypoints"]
-    elif output is not None and output.is_dir():
-        s = Session.load(output)
-        det = import_keypoints(folder, format, num_frames=s.num_frames, fps=s.fps or fps or float("nan"),
-                               image_sizes={v.camera: (v.info.width, v.info.height) for v in s.views}, cameras=s.cameras)
+    if output is not None and output.is_dir():
+        s = Session.load(output, footage=False)  # keypoints need no footage (e.g. `mocap synth` sessions)
+        det = import_keypoints(folder, format, num_frames=s.num_frames or None, fps=s.fps or fps or float("nan"),
+                               image_sizes=s.image_sizes(), cameras=s.cameras or None)
         path = s.output("keypoints")
     else:
         det = import_keypoints(folder, format, fps=fps if fps is not None else float("nan"))
@@ -111,11 +89,12 @@ def detect_export(
     """Write the session's keypoints, every person, as OpenPose JSON (read by Pose2Sim, EasyMocap, anipose)."""
     from mocap.detect.openpose import export_openpose
     from mocap.io.keypoints_h5 import read_detections
-    from mocap.session import OUTPUTS
+    from mocap.session import Session
 
     if format != "openpose":
         raise ConfigError(f"--format {format}: only openpose export is supported")
-    det = read_detections(session / OUTPUTS["keypoints"])  # the keypoints are all it needs: no footage required
-    folders = export_openpose(det, output or session / "output" / "openpose", layout)
+    s = Session.load(session, footage=False)
+    det = read_detections(s.output("keypoints"))
+    folders = export_openpose(det, output or s.output_dir / "openpose", layout)
     console.print(f"wrote {len(folders)} folders of {det.num_frames} OpenPose files under {folders[0].parent} "
                   f"({det.format} keypoints, recorded as keypoint_source)")

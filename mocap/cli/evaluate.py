@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from mocap.cli._base import app, console
+from mocap.cli._base import app, console, styled
 
 
 
@@ -53,7 +53,7 @@ def eval_(
         joints.add_row(n1, mm(v1), right[0], mm(right[1]) if right[0] else "")
     console.print(joints)
     for note in m.notes:
-        console.print(f"[yellow]note[/] {note}")
+        console.print(styled("note", "yellow", note))
     if json_out is not None:
         write_text(json_out, json.dumps(m.summary(), indent=2) + "\n")
         console.print(f"wrote {json_out}")

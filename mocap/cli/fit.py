@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from mocap.cli._base import app, console, progress_bar
+from mocap.cli._base import app, console, progress_bar, styled
 
 
 
@@ -38,6 +38,9 @@ def run(
     combine: Optional[str] = typer.Option(None, "--combine", help="average: per-view updates merged by averaging; joint: one LM over all views."),
     debug: bool = typer.Option(False, "--debug", help="Also write per-iteration diagnostics to output/fit.h5."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="ReFit checkpoint_best.pth.tar (pipelines refit, refit+keypoints)."),
+    frames: Optional[str] = typer.Option(None, "--frames", help="Fit frames START:STOP only (e.g. 100:200, 100:); "
+                                         "written to output/smpl_frames_START-STOP.npz unless -o is given."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Sequence file to write (default output/smpl.npz)."),
 ) -> None:
     """Fit the body to every frame: writes output/smpl.npz (world frame, AMASS-style) with per-frame quality."""
     import time
@@ -51,7 +54,8 @@ def run(
     bar, progress = progress_bar("fitting")
     start = time.perf_counter()
     with bar:
-        result, out = run_session(session, views, shape, pipeline, combine, debug, progress, checkpoint=checkpoint)
+        result, out = run_session(session, views, shape, pipeline, combine, debug, progress, checkpoint=checkpoint,
+                                  frames=frames, output=output)
     seconds = time.perf_counter() - start
     table = Table(title="Reprojection error per view (px, mean over frames)")
     for col in ("camera", "mean", "median", "frames used"):
@@ -65,9 +69,14 @@ def run(
     for name, bit in FLAGS.items():
         n = int(((result.flags & bit) > 0).sum())
         if n:
-            console.print(f"[yellow]{n} of {F} frames {name.replace('_', ' ')}[/]")
+            console.print(styled(f"{n} of {F} frames {name.replace('_', ' ')}", "yellow"))
     if result.swaps is not None:
         for cam, kinds in swap_counts(result.swaps, result.cameras).items():
             console.print(f"{cam}: left and right keypoints relabelled in {sum(kinds.values())} frames "
                           "(the detector swapped them)")
     console.print(f"{F} frames in {seconds:.1f} s ({F / seconds:.1f} frames/s); wrote {out}")
+    if frames is not None:
+        from mocap.io.smpl_npz import load_sequence
+
+        first = load_sequence(out).meta["first_frame"]
+        console.print(f"its frame 0 is session frame {first}: evaluate it with `mocap eval {out} --offset {first} --gt ...`")

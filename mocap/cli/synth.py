@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mocap.cli._base import app, console, err_console
+from mocap.cli._base import app, console, progress_bar
 
 
 
@@ -28,16 +28,14 @@ def synth(
     """Write a synthetic session whose truth is known: rig, motion, 2D keypoints (and footage with --render)."""
     import time
 
-    from rich.progress import Progress
-
     from mocap.synth.session import SynthConfig, synthesize
 
     cfg = SynthConfig(cameras=cameras, frames=frames, fps=fps, motion=motion, noise=noise, outliers=outliers,
                       occlusion=occlusion, seed=seed, body=body, render=render, board_frames=board_frames)
     start = time.perf_counter()
-    with Progress(console=err_console, transient=True, disable=not render) as bar:
-        task = bar.add_task("rendering", total=None)
-        result = synthesize(out, cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    bar, progress = progress_bar("rendering")
+    with bar:
+        result = synthesize(out, cfg, progress=progress if render else None)
     console.print(f"wrote {result.root}: {len(result.rig)} cameras, {frames} frames of {motion} "
                   f"in {time.perf_counter() - start:.1f} s")
     for f in result.files:

@@ -1,18 +1,23 @@
-"""MediaPipe BlazePose over one view: 33 keypoints per frame, in pixels of the original image.
+"""MediaPipe BlazePose over one view: every person's 33 keypoints per frame, in pixels of the original image.
 
-Uses the legacy ``mediapipe.solutions.pose`` graph in video (tracking) mode. Only model_complexity=1 ships
-inside the mediapipe wheel; 0 and 2 would download their model at run time, so they are refused unless
-their model file is already installed.
+Two graphs, both offline with the models inside the mediapipe wheel (model_complexity=1; 0 and 2 would
+download their model at run time, so they are refused unless their model file is already installed):
+- several people (the default, ``max_people`` > 1): MediaPipe's Tasks PoseLandmarker in video mode
+  (`mocap.detect.people`), which tracks each person and looks for new ones;
+- one person (``max_people`` = 1): the legacy ``mediapipe.solutions.pose`` graph in video (tracking) mode,
+  the detector mocap used before it found several people.
+Both can return each person's segmentation mask, stored cropped to the person (`mocap.detect.masks`).
 
 Frames go to MediaPipe at full resolution: shrinking them first (longer side 960 px, INTER_AREA) saved
 2.5 % CPU, within this machine's noise, and moved keypoints by 1.6 px (median) without changing the
-cross-view consistency (16.0 against 16.1 px) on the Pose2Sim demo.
+cross-view consistency (16.0 against 16.1 px) on the Pose2Sim demo (measured with the legacy graph).
 MediaPipe's landmarks are normalised to the image; they are scaled back to pixels here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import sys
@@ -25,7 +30,7 @@ import numpy as np
 
 from mocap.keypoint_formats import BLAZEPOSE33
 from mocap.errors import ConfigError, InputDataError, MissingDependencyError
-from mocap.io.keypoints_h5 import Keypoints2D
+from mocap.io.keypoints_h5 import Detections2D
 from mocap.io.video import probe, read_frames
 
 FORMAT = "blazepose33"
@@ -37,23 +42,34 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DetectorConfig:
     model_complexity: int = 1
-    smooth_landmarks: bool = True
+    smooth_landmarks: bool = True  # legacy one-person graph only (the Tasks graph always smooths in video mode)
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+    max_people: int = 4  # people per view and frame; 1 = the legacy one-person graph
+    masks: bool = True  # each person's segmentation mask into keypoints2d.h5
+    mask_size: int = 128  # S: masks are stored S x S
 
     def as_meta(self) -> dict:
         import mediapipe
 
         return {"detector": "mediapipe-blazepose", "detector_version": mediapipe.__version__,
-                "model_complexity": self.model_complexity,
+                "graph": "legacy-pose" if self.max_people == 1 else "tasks-pose-landmarker",
+                "model_complexity": self.model_complexity, "max_people": self.max_people,
                 "smooth_landmarks": self.smooth_landmarks, "min_detection_confidence": self.min_detection_confidence,
-                "min_tracking_confidence": self.min_tracking_confidence}
+                "min_tracking_confidence": self.min_tracking_confidence, "masks": self.masks,
+                "mask_size": self.mask_size if self.masks else None}
 
 
-def check_model(complexity: int) -> None:
-    """Raise unless the BlazePose model of ``complexity`` is installed (nothing downloads at run time)."""
+def check_model(complexity: int, max_people: int = 1) -> None:
+    """Raise unless the BlazePose model of ``complexity`` is installed (nothing downloads at run time) and
+    serves ``max_people``."""
+    if max_people < 1:
+        raise ConfigError(f"max_people must be at least 1, not {max_people}")
     if complexity not in _MODEL_FILES:
         raise ConfigError(f"model_complexity must be 0, 1 or 2, not {complexity}")
+    if complexity != 1 and max_people != 1:
+        raise ConfigError(f"model_complexity {complexity} is for one person (--max-people 1); several people "
+                          "are found with the model of complexity 1")
     try:
         import mediapipe
     except ImportError:
@@ -118,44 +134,99 @@ def _quiet_stderr():
                 os.close(_saved_stderr)
 
 
+Frame = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, list]]
+
+
 def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = DetectorConfig(),
-                 stop: int | None = None, progress: Progress | None = None) -> Keypoints2D:
+                 stop: int | None = None, progress: Progress | None = None) -> Detections2D:
     """BlazePose on frames ``0 .. stop-1`` (all when None) of one video or image folder; InputDataError when
     the source has fewer frames.
 
-    Returns one view: keypoints ``(F, 1, 33, 3)`` (pixel x, pixel y, visibility), boxes ``(F, 1, 4)``
-    (x0, y0, x1, y1: the bounds of the 33 landmarks, which MediaPipe predicts for the whole body, even
-    out of the image), detected ``(F, 1)``. A frame without a person is NaN with detected False.
+    Returns one view with P slots (the most people found in one frame, at least 1): keypoints
+    ``(F, 1, P, 33, 3)`` (pixel x, pixel y, visibility), boxes ``(F, 1, P, 4)`` (x0, y0, x1, y1: the bounds
+    of the 33 landmarks, which MediaPipe predicts for the whole body, even out of the image), scores
+    ``(F, 1, P)`` (mean visibility of the landmarks), and with ``config.masks`` masks ``(F, 1, P, S, S)``.
+    An empty slot is NaN; slots carry no identity across frames.
     """
     import mediapipe as mp
 
-    check_model(config.model_complexity)
+    check_model(config.model_complexity, config.max_people)
     path = Path(path)
     info = probe(path, exact=stop is None)
     F = info.frames if stop is None else stop
     W, H = info.width, info.height
-    keypoints = np.full((F, len(BLAZEPOSE33), 3), np.nan, np.float32)
-    detected = np.zeros(F, bool)
-    with _quiet_stderr(), mp.solutions.pose.Pose(
-            static_image_mode=False, model_complexity=config.model_complexity,
-            smooth_landmarks=config.smooth_landmarks, enable_segmentation=False,
-            min_detection_confidence=config.min_detection_confidence,
-            min_tracking_confidence=config.min_tracking_confidence) as pose:
-        # Decoding and the RGB conversion run in read_frames' thread, beside MediaPipe.
-        for f, frame in enumerate(read_frames(path, 0, F, prefetch=4, rgb=True)):
-            if frame.shape[:2] != (H, W):
-                raise InputDataError(f"{path}: frame {f} is {frame.shape[1]}x{frame.shape[0]}, the first {W}x{H}")
-            result = pose.process(frame)
-            if result.pose_landmarks is not None:
-                lm = result.pose_landmarks.landmark
-                keypoints[f] = [(p.x * W, p.y * H, p.visibility) for p in lm]
-                detected[f] = True
-            if progress is not None:
-                progress(f + 1, F)
-    boxes = np.concatenate([keypoints[:, :, :2].min(1), keypoints[:, :, :2].max(1)], axis=1)
+    fps = info.fps if info.fps and info.fps > 0 else 30.0
+    with _quiet_stderr():
+        if config.max_people == 1:
+            graph = mp.solutions.pose.Pose(
+                static_image_mode=False, model_complexity=config.model_complexity,
+                smooth_landmarks=config.smooth_landmarks, enable_segmentation=config.masks,
+                min_detection_confidence=config.min_detection_confidence,
+                min_tracking_confidence=config.min_tracking_confidence)
+            frame_fn = _legacy_frame(graph, W, H)
+        else:
+            from mocap.detect.people import landmarker, tasks_frame
+
+            graph = landmarker(config.max_people, config.masks, config.min_detection_confidence,
+                               config.min_tracking_confidence)
+            frame_fn = tasks_frame(graph, W, H, fps)
+        with graph:
+            per_frame = []
+            # Decoding and the RGB conversion run in read_frames' thread, beside MediaPipe.
+            for f, frame in enumerate(read_frames(path, 0, F, prefetch=4, rgb=True)):
+                if frame.shape[:2] != (H, W):
+                    raise InputDataError(f"{path}: frame {f} is {frame.shape[1]}x{frame.shape[0]}, the first {W}x{H}")
+                per_frame.append(_people(*frame_fn(frame, f), config))
+                if progress is not None:
+                    progress(f + 1, F)
     meta = config.as_meta()
-    return Keypoints2D(
-        cameras=(camera,), keypoints=keypoints[:, None], boxes=boxes[:, None], detected=detected[:, None],
-        image_sizes=[[W, H]], format=FORMAT, names=BLAZEPOSE33, fps=info.fps or float("nan"), meta=meta,
-        view_meta=({**meta, **source_fingerprint(path), "frames": F, "detection_rate": float(detected.mean()) if F else 0.0},),
-    )
+    det = _stack(per_frame, camera, (W, H), info.fps or float("nan"), meta, config)
+    rate = float(det.present.any(axis=2).mean()) if F else 0.0
+    view_meta = {**meta, **source_fingerprint(path), "frames": F, "detection_rate": rate,
+                 "max_people_found": int(det.present.sum(axis=2).max(initial=0))}
+    return dataclasses.replace(det, view_meta=(view_meta,))
+
+
+def _legacy_frame(pose, W: int, H: int) -> Frame:
+    """The legacy graph's reading of one frame: keypoints ``(P, 33, 3)``, scores ``(P,)``, P full masks (P <= 1)."""
+    def run(frame: np.ndarray, f: int):
+        result = pose.process(frame)
+        if result.pose_landmarks is None:
+            return np.zeros((0, len(BLAZEPOSE33), 3)), np.zeros(0), []
+        kp = np.array([[(p.x * W, p.y * H, p.visibility) for p in result.pose_landmarks.landmark]])
+        full = [result.segmentation_mask] if result.segmentation_mask is not None else []
+        return kp, kp[..., 2].mean(-1), full
+
+    return run
+
+
+def _people(kp: np.ndarray, scores: np.ndarray, full: list, config: DetectorConfig):
+    """One frame's people after duplicates are dropped: keypoints, scores, masks and mask boxes (or None)."""
+    from mocap.detect.masks import person_masks
+    from mocap.detect.people import duplicates
+
+    keep = duplicates(kp, scores) if len(kp) > 1 else np.ones(len(kp), bool)
+    kp, scores = kp[keep], scores[keep]
+    if not config.masks:
+        return kp, scores, None, None
+    masks, boxes = person_masks([m for m, k in zip(full, keep) if k], kp, config.mask_size)
+    return kp, scores, masks, boxes
+
+
+def _stack(per_frame: list, camera: str, size: tuple[int, int], fps: float, meta: dict,
+           config: DetectorConfig) -> Detections2D:
+    """Frames' people into one view's Detections2D, P = the most people in one frame (at least 1 slot)."""
+    F, K, S = len(per_frame), len(BLAZEPOSE33), config.mask_size
+    P = max([len(p[0]) for p in per_frame] + [1])
+    keypoints = np.full((F, 1, P, K, 3), np.nan, np.float32)
+    scores = np.full((F, 1, P), np.nan, np.float32)
+    masks = np.zeros((F, 1, P, S, S), np.uint8) if config.masks else None
+    mask_boxes = np.full((F, 1, P, 4), np.nan, np.float32) if config.masks else None
+    for f, (kp, sc, m, mb) in enumerate(per_frame):
+        n = len(kp)
+        keypoints[f, 0, :n], scores[f, 0, :n] = kp, sc
+        if masks is not None:
+            masks[f, 0, :n], mask_boxes[f, 0, :n] = m, mb
+    boxes = np.concatenate([keypoints[..., :2].min(-2), keypoints[..., :2].max(-2)], axis=-1)
+    return Detections2D(cameras=(camera,), keypoints=keypoints, boxes=boxes, scores=scores, image_sizes=[list(size)],
+                        format=FORMAT, names=BLAZEPOSE33, fps=fps, meta=meta, masks=masks, mask_boxes=mask_boxes)

@@ -32,8 +32,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +40,7 @@ from mocap.detect.crops import box_from_keypoints
 from mocap.detect.formats import OPENPOSE_LAYOUTS, convert
 from mocap.keypoint_formats import names_of
 from mocap.errors import InputDataError
+from mocap.io.atomic import atomic_folder, ensure_folder
 from mocap.io.keypoints_h5 import Detections2D, Keypoints2D
 
 _NUMBER = re.compile(r"(\d+)")
@@ -214,6 +213,9 @@ def import_keypoints(folder: str | os.PathLike, fmt: str, *, num_frames: int | N
                 kp[n - first, v, p] = pts
                 scores[n - first, v, p] = score
     boxes = np.where(np.isfinite(scores)[..., None], box_from_keypoints(kp, min_confidence=1e-6), np.nan)
+    if not np.isfinite(scores).any():
+        raise InputDataError(f"{folder}: no person in any frame of any camera ({len(numbers)} files read); "
+                             "check that the other tool's output holds keypoints")
     cams = tuple(per_camera)
     return Detections2D(
         cameras=cams, keypoints=kp, boxes=boxes, scores=scores,
@@ -252,7 +254,7 @@ def export_openpose(det: Detections2D | Keypoints2D, folder: str | os.PathLike, 
     ``layout``: see :func:`export_layout`. Points the layout has and the source lacks (BlazePose's small toes in
     BODY_25) are 0, 0, 0 (OpenPose's "not found") and listed in ``absent_keypoints``; the source layout is
     recorded as ``keypoint_source`` (module docstring). Each camera folder is written to a temporary folder and
-    renamed into place.
+    renamed into place (`atomic_folder`).
     """
     if isinstance(det, Keypoints2D):
         det = Detections2D.from_keypoints(det)
@@ -267,18 +269,12 @@ def export_openpose(det: Detections2D | Keypoints2D, folder: str | os.PathLike, 
         header["absent_keypoints"] = absent
     order = np.argsort(-np.where(det.present, det.scores, -np.inf), axis=2, kind="stable")
     written = []
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)
     for v, cam in enumerate(det.cameras):
         final = folder / f"{cam}_json"
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cam}_json.", dir=folder))
-        try:
+        with atomic_folder(final) as tmp:
             for f in range(det.num_frames):
                 slots = [p for p in order[f, v] if det.present[f, v, p]]
                 (tmp / f"{cam}_{f:012d}_keypoints.json").write_text(_frame_file(points[f, v, slots], header))
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         written.append(final)
     return written

@@ -21,10 +21,12 @@ import queue
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
 
 from mocap.detect.blazepose import DetectorConfig, detect_video
-from mocap.io.keypoints_h5 import Keypoints2D
+from mocap.io.keypoints_h5 import Detections2D
 
 ViewProgress = Callable[[str, int, int], None]  # camera, frames done, frames total
 
@@ -42,8 +44,8 @@ def usable_cores() -> int:
 
 def detect_views(sources: Mapping[str, Path], config: DetectorConfig = DetectorConfig(), *,
                  stop: int | None = None, workers: int | None = None, progress: ViewProgress | None = None,
-                 on_view: Callable[[Keypoints2D], None] | None = None) -> dict[str, Keypoints2D]:
-    """Detect every view of ``sources`` (camera -> video or image folder); returns camera -> one-view Keypoints2D.
+                 on_view: Callable[[Detections2D], None] | None = None) -> dict[str, Detections2D]:
+    """Detect every view of ``sources`` (camera -> video or image folder); returns camera -> one-view Detections2D.
 
     ``workers``: views detected at once (default: the usable cores). ``progress`` and ``on_view`` are
     called in the calling thread.
@@ -53,9 +55,9 @@ def detect_views(sources: Mapping[str, Path], config: DetectorConfig = DetectorC
     workers = max(1, min(workers or usable_cores(), len(sources)))
     reports: queue.SimpleQueue = queue.SimpleQueue()
     cancel = threading.Event()
-    results: dict[str, Keypoints2D] = {}
+    results: dict[str, Detections2D] = {}
 
-    def detect_one(camera: str, path: Path) -> Keypoints2D:
+    def detect_one(camera: str, path: Path) -> Detections2D:
         def report(done: int, total: int) -> None:
             if cancel.is_set():
                 raise _Cancelled
@@ -90,3 +92,21 @@ def detect_views(sources: Mapping[str, Path], config: DetectorConfig = DetectorC
                 future.cancel()
             raise
     return results
+
+
+def combine(views: Mapping[str, Detections2D], cameras: Sequence[str]) -> Detections2D:
+    """One-view results of `detect_views` as one Detections2D of the views ``cameras``, in that order; the
+    slots padded to the most any view has."""
+    per = [views[c] for c in cameras]
+    P = max(v.num_slots for v in per)
+
+    def pad(arr, fill):
+        extra = P - arr.shape[2]
+        return arr if not extra else np.concatenate([arr, np.full((*arr.shape[:2], extra, *arr.shape[3:]), fill, arr.dtype)], 2)
+
+    cat = lambda key, fill: np.concatenate([pad(getattr(v, key), fill) for v in per], 1)  # noqa: E731
+    masks = all(v.masks is not None for v in per)
+    return Detections2D(tuple(cameras), cat("keypoints", np.nan), cat("boxes", np.nan), cat("scores", np.nan),
+                        np.concatenate([v.image_sizes for v in per]), per[0].format, per[0].names, per[0].fps,
+                        dict(per[0].meta), tuple(v.view_meta[0] for v in per),
+                        cat("masks", 0) if masks else None, cat("mask_boxes", np.nan) if masks else None)

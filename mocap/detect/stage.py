@@ -1,4 +1,4 @@
-"""The detect stage: BlazePose keypoints of every view of a session into ``output/keypoints2d.h5``.
+"""The detect stage: BlazePose keypoints (and masks) of every person in every view of a session into ``output/keypoints2d.h5``.
 
 Each view is written into the file as soon as it finishes (the whole file is rewritten to a temporary
 file and renamed), so an interrupted run keeps the views done and never leaves a half-written file.
@@ -9,13 +9,14 @@ detector settings, unless ``force``.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 from mocap.detect.blazepose import FORMAT, DetectorConfig, check_model, source_fingerprint
 from mocap.detect.parallel import ViewProgress, detect_views
-from mocap.errors import InputDataError
-from mocap.io.keypoints_h5 import Keypoints2D, merge_views, read_view_meta, write_keypoints
+from mocap.errors import InputDataError, MocapWarning
+from mocap.io.keypoints_h5 import Detections2D, merge_views, read_view_meta, write_keypoints
 from mocap.session import Session
 
 # View metadata that must match for a view to count as done (mtime and rates may differ).
@@ -28,17 +29,21 @@ class DetectResult:
     detected: tuple[str, ...]  # cameras run now
     skipped: tuple[str, ...]  # cameras already done
     detection_rate: dict[str, float]  # camera -> fraction of frames with a person, for the cameras run now
+    people: dict[str, tuple[float, int]]  # camera -> (mean, most) people per frame, for the cameras run now
 
 
 def detect_session(session: Session, cameras: Sequence[str] | None = None, *, force: bool = False,
                    config: DetectorConfig = DetectorConfig(), workers: int | None = None,
                    progress: ViewProgress | None = None) -> DetectResult:
     """Detect the views ``cameras`` (default: all) of ``session`` that are not done yet (all when ``force``)."""
-    check_model(config.model_complexity)
+    check_model(config.model_complexity, config.max_people)
     cameras = list(cameras) if cameras else list(session.cameras)
     unknown = [c for c in cameras if c not in session.cameras]
     if unknown:
         raise InputDataError(f"{session.root}: no camera {', '.join(unknown)}; cameras: {', '.join(session.cameras)}")
+    session.require_fps()
+    for note in session.check_calibration():
+        warnings.warn(note, MocapWarning, stacklevel=2)
     out = session.output("keypoints")
     fmt, done_meta = read_view_meta(out)
     if fmt not in (None, FORMAT) and not force:
@@ -59,7 +64,7 @@ def detect_session(session: Session, cameras: Sequence[str] | None = None, *, fo
     # ours: we write atomically).
     replace = fmt != FORMAT
 
-    def save(kp: Keypoints2D) -> None:
+    def save(kp: Detections2D) -> None:
         nonlocal replace
         kp = dataclasses.replace(kp, fps=session.fps or float("nan"))  # session.yaml may override the videos' rate
         if replace:
@@ -69,5 +74,8 @@ def detect_session(session: Session, cameras: Sequence[str] | None = None, *, fo
             merge_views(out, kp)
 
     results = detect_views(todo, config, stop=session.num_frames, workers=workers, progress=progress, on_view=save)
-    rates = {cam: float(results[cam].detected.mean()) for cam in todo}
-    return DetectResult(str(out), tuple(todo), tuple(skipped), rates)
+    found = {cam: results[cam].present[:, 0] for cam in todo}  # (F, P)
+    rates = {cam: float(p.any(axis=1).mean()) if len(p) else 0.0 for cam, p in found.items()}
+    people = {cam: (float(p.sum(axis=1).mean()) if len(p) else 0.0, int(p.sum(axis=1).max(initial=0)))
+              for cam, p in found.items()}
+    return DetectResult(str(out), tuple(todo), tuple(skipped), rates, people)

@@ -1,7 +1,8 @@
 """`mocap run` and `mocap shape` as plain functions over a session folder: load, fit, save.
 
-Needs ``calibration.toml`` and ``output/keypoints2d.h5`` (detection runs first when it is missing and
-``mocap.detect`` provides it); footage itself is not read.
+Needs ``calibration.toml`` and ``output/keypoints2d.h5`` (detection runs first when it is missing); footage
+itself is not read otherwise. Inputs are checked before any fitting: cameras against the calibration, image
+sizes (`mocap.calib.checks.conform_rig`), the up axis, the frame rate (session.yaml's wins over the file's).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +20,7 @@ import torch
 from mocap import __version__
 from mocap.body.model import JOINT_NAMES, BodyModel, load_body
 from mocap.config import SessionConfig, load_config, read_yaml, to_dict
-from mocap.errors import ConfigError, InputDataError, MissingDependencyError
+from mocap.errors import ConfigError, FittingError, InputDataError, MissingDependencyError, MocapWarning, listing
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
@@ -46,20 +48,49 @@ def keypoint_spec(body: BodyModel, fmt: str):
 
 def session_config(root: Path) -> SessionConfig:
     path = root / "session.yaml"
-    return load_config(SessionConfig, read_yaml(path), path.name) if path.is_file() else SessionConfig()
+    return load_config(SessionConfig, read_yaml(path), str(path)) if path.is_file() else SessionConfig()
 
 
 def _keypoints(root: Path) -> Keypoints2D:
+    """The session's keypoints; detection runs first when the file is missing."""
     path = root / "output" / "keypoints2d.h5"
     if not path.is_file():
-        try:
-            from mocap.detect import detect_session
-        except ImportError:
-            raise InputDataError(f"{path}: no keypoints; run `mocap detect {root}` first") from None
+        from mocap.detect.stage import detect_session
         from mocap.session import Session
 
-        detect_session(Session.load(root))
+        try:
+            session = Session.load(root)
+        except InputDataError as e:
+            raise InputDataError(f"{path}: no keypoints, and none can be detected: {e}") from None
+        detect_session(session)
     return read_keypoints(path)
+
+
+def _check_keypoints(kp: Keypoints2D, path: Path, scfg: SessionConfig, min_confidence: float) -> Keypoints2D:
+    """Frame rate (session.yaml's wins), at least two views, some usable keypoints."""
+    if scfg.fps is not None:
+        kp = dataclasses.replace(kp, fps=scfg.fps)
+    elif not (np.isfinite(kp.fps) and kp.fps > 0):
+        raise ConfigError(f"{path.parent.parent / 'session.yaml'}: no frame rate ({path} has none: image folders "
+                          "carry none); add a line `fps: 30` (your capture's rate)")
+    if len(kp.cameras) < 2:
+        raise FittingError(f"{path}: only camera {listing(kp.cameras)}; multi-view fitting needs at least 2 views")
+    conf = kp.keypoints[..., 2]
+    if not (np.isfinite(kp.keypoints).all(-1) & (conf >= min_confidence)).any():
+        raise InputDataError(f"{path}: no keypoint with confidence >= {min_confidence:g} in any frame or view; "
+                             "detect again (`mocap detect --force`)")
+    return kp
+
+
+def _check_rig(rig, kp: Keypoints2D, path: Path) -> tuple[object, list[str]]:
+    """The rig in the keypoints' views, sized for their images, y up; warnings for what was adapted."""
+    from mocap.calib.checks import check_up, conform_rig
+
+    rig, notes = conform_rig(rig, dict(zip(kp.cameras, kp.image_sizes.tolist())), path, "footage")
+    check_up(rig, path)
+    for note in notes:
+        warnings.warn(note, MocapWarning, stacklevel=2)
+    return rig, notes
 
 
 def load_shape(path: Path, body: BodyModel) -> torch.Tensor:
@@ -83,10 +114,13 @@ class Inputs:
     spec: object
     checkpoint: Path | None = None  # ReFit checkpoint (learned pipelines)
     swaps: np.ndarray | None = None  # (F, V) left/right relabellings applied to ``keypoints`` (fitting.swaps)
+    first_frame: int = 0  # session frame of ``keypoints``' frame 0 (``frames`` START)
+    calibration_warnings: tuple[str, ...] = ()  # what the calibration needed to fit the footage (calib.checks)
 
 
 def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None,
-                checkpoint: Path | None = None, need_checkpoint: bool = False) -> Inputs:
+                checkpoint: Path | None = None, need_checkpoint: bool = False, frames: str | None = None) -> Inputs:
+    """Everything a fit needs; ``frames`` ``"START:STOP"`` keeps those frames of the keypoints only."""
     root = Path(root)
     if not root.is_dir():
         raise InputDataError(f"{root}: session folder not found")
@@ -105,9 +139,14 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
                                               need_checkpoint)
     rig_all = load_rig(root / "calibration.toml")
     kp = _keypoints(root)
+    first = 0
+    if frames is not None:
+        idx = parse_frames(frames, kp.num_frames)
+        kp, first = frame_range(kp, int(idx[0]), int(idx[-1]) + 1), int(idx[0])
     missing = [c for c in kp.cameras if c not in rig_all]
     if missing:
-        raise InputDataError(f"{root / 'calibration.toml'}: no calibration for camera(s) {', '.join(missing)}")
+        raise InputDataError(f"{root / 'calibration.toml'}: no calibration for camera(s) {listing(missing)} of the "
+                             f"keypoints; it has {listing(rig_all.names)}")
     if scfg.cameras is not None:
         kp = kp.select(scfg.cameras)
     if views is not None:
@@ -115,12 +154,29 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
             raise ConfigError(f"--views {views}: multi-view fitting needs at least 2 views")
         keep = select_views(rig_all.subset(kp.cameras), kp.keypoints, views, pcfg.fit.min_confidence)
         kp = kp.select([kp.cameras[i] for i in keep])
+    kp = _check_keypoints(kp, root / "output" / "keypoints2d.h5", scfg, pcfg.fit.min_confidence)
+    rig, notes = _check_rig(rig_all.subset(kp.cameras), kp, root / "calibration.toml")
     body = load_body(scfg.body, scfg.gender) if body is None else body
-    rig = rig_all.subset(kp.cameras)
     swaps = None
     if pcfg.fit.fix_swaps:
         kp, swaps = fix_swaps(kp, rig)
-    return Inputs(root, scfg, pcfg, body, kp, rig, keypoint_spec(body, kp.format), checkpoint, swaps)
+    return Inputs(root, scfg, pcfg, body, kp, rig, keypoint_spec(body, kp.format), checkpoint, swaps, first, tuple(notes))
+
+
+def frame_range(kp: Keypoints2D, start: int, stop: int) -> Keypoints2D:
+    """Frames ``start .. stop-1`` of ``kp`` (every per-frame array cut alike)."""
+    cut = slice(start, stop)
+    return dataclasses.replace(kp, keypoints=kp.keypoints[cut], boxes=kp.boxes[cut], detected=kp.detected[cut],
+                               masks=None if kp.masks is None else kp.masks[cut],
+                               mask_boxes=None if kp.mask_boxes is None else kp.mask_boxes[cut])
+
+
+def default_output(root: Path, frames: tuple[int, int] | None = None) -> Path:
+    """``output/smpl.npz``; a part of the take, ``frames`` (start, stop), goes beside it
+    (``smpl_frames_10-50.npz``), so that the commands that read ``output/smpl.npz`` frame by frame with the
+    footage (report, overlay) never pair a part with the wrong frames."""
+    name = "smpl.npz" if frames is None else f"smpl_frames_{frames[0]}-{frames[1]}.npz"
+    return Path(root) / "output" / name
 
 
 def _metadata(inp: Inputs, extra: dict) -> dict:
@@ -135,18 +191,26 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
         "keypoint_format": inp.keypoints.format,
         "cameras": list(inp.keypoints.cameras),
         "calibration_sha256": file_sha256(inp.root / "calibration.toml"),
+        # With the pipeline above, what `mocap batch` compares to tell whether a fit is still up to date.
+        "keypoints_sha256": file_sha256(inp.root / "output" / "keypoints2d.h5"),
         "world_frame": "metres, y up",
         "left_right_swaps": None if inp.swaps is None else swap_counts(inp.swaps, inp.keypoints.cameras),
+        "calibration_warnings": list(inp.calibration_warnings),
         **extra,
     }
 
 
 def run_session(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
                 combine: str | None = None, debug: bool = False, progress: Progress | None = None,
-                checkpoint: Path | None = None) -> tuple[FitResult, Path]:
+                checkpoint: Path | None = None, frames: str | None = None,
+                output: Path | None = None) -> tuple[FitResult, Path]:
     """Fit the session (the pipeline's updater: keypoints, ReFit, or ReFit then keypoints) and write
-    ``output/smpl.npz`` (and ``output/fit.h5`` with ``debug``)."""
-    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True)
+    ``output`` (default :func:`default_output`; and ``output/fit.h5`` with ``debug``).
+
+    ``frames`` ``"START:STOP"`` fits those frames only; the file's metadata records ``first_frame``, the
+    session frame of its frame 0 (`mocap eval --offset START` pairs it with the ground truth).
+    """
+    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, frames=frames)
     betas = load_shape(Path(shape), inp.body) if shape is not None else None
     extra = {}
     start = None
@@ -154,14 +218,15 @@ def run_session(root: Path, views: int | None = None, shape: Path | None = None,
         from mocap.fitting.refit.session import fit_refit_session
 
         result, extra["refit"] = fit_refit_session(inp.root, inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline,
-                                                   inp.checkpoint, betas, progress)
+                                                   inp.checkpoint, betas, progress, first_frame=inp.first_frame)
         start = result.params
     if inp.pipeline.updater != "refit":
         result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
                               start=start)
     result = dataclasses.replace(result, swaps=inp.swaps)
-    out = inp.root / "output" / "smpl.npz"
-    meta = _metadata(inp, {"shape_file": str(shape) if shape else None, **extra})
+    part = None if frames is None else (inp.first_frame, inp.first_frame + inp.keypoints.num_frames)
+    out = Path(output) if output is not None else default_output(inp.root, part)
+    meta = _metadata(inp, {"shape_file": str(shape) if shape else None, "first_frame": inp.first_frame, **extra})
     save_sequence(out, fitted_sequence(result, inp.body, meta))
     if debug:
         write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
@@ -191,10 +256,10 @@ def write_diagnostics(path: Path, result: FitResult, meta: dict) -> None:
     """Per-iteration diagnostics: ``error_px`` (T, F, V), ``step`` (T, F), ``spread`` (T, F), plus the final quality."""
     import h5py
 
-    from mocap.io.atomic import atomic_path
+    from mocap.io.atomic import atomic_buffer
 
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+    with atomic_buffer(path) as buf:
+        with h5py.File(buf, "w") as f:
             f.attrs["metadata"] = json.dumps(meta, sort_keys=True, default=str)
             f.attrs["cameras"] = json.dumps(list(result.cameras))
             for k, v in result.diagnostics.items():

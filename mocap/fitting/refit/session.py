@@ -85,14 +85,14 @@ def _observed(kp: Keypoints2D, points: BodyPoints, min_confidence: float) -> tup
 
 def fit_refit_session(root: Path, kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, pipeline: PipelineConfig,
                       checkpoint: str | os.PathLike, betas: torch.Tensor | None = None,
-                      progress: Progress | None = None) -> tuple[FitResult, dict]:
+                      progress: Progress | None = None, first_frame: int = 0) -> tuple[FitResult, dict]:
     """Multi-view ReFit on every frame of a session; returns the fit and ReFit's settings (for the metadata).
 
     Frames where no view has a box are NaN (flagged ``too_few_views``, as are frames with fewer than
     ``fit.min_views`` views).
 
     Args:
-        root: the session folder (its footage is read).
+        root: the session folder (its footage is read, from frame ``first_frame``: that of ``kp``'s frame 0).
         kp: detections, for the person boxes (and the reported keypoint reprojection error).
         rig: the cameras in ``kp``'s view order.
         body: an SMPL-topology body (:func:`refit_requirements`); spec: its points for ``kp.format``.
@@ -109,7 +109,7 @@ def fit_refit_session(root: Path, kp: Keypoints2D, rig: CameraRig, body: BodyMod
     F = kp.num_frames
     center, scale = center_scale(kp.boxes, cfg.box_margin)
     valid = kp.detected & np.isfinite(kp.boxes).all(-1)
-    readers = [read_frames(p, 0, F) for p in _footage(Path(root), kp.cameras)]
+    readers = [read_frames(p, first_frame, first_frame + F) for p in _footage(Path(root), kp.cameras)]
     held = None if betas is None else np.asarray(torch.as_tensor(betas).detach().cpu(), np.float32).reshape(10)
     parts = []
     for f0 in range(0, F, cfg.frames_per_batch):

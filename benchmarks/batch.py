@@ -1,0 +1,179 @@
+"""`mocap batch` throughput: 8 synthetic takes (6 keypoint-only, 2 rendered; 4 cameras) run one after another,
+on 2 local workers, on a local Ray, and on a 2-node Ray cluster simulated on this machine.
+
+    PYTHONPATH=. python benchmarks/batch.py [--frames 30] [--rendered-frames 16] [--steps detect,run,report]
+                                            [--workdir /tmp/mocap_batch_bench] [--skip-cluster]
+
+Every run uses ``--force`` on the same sessions, so every step runs each time. Prints each run's wall time and
+throughput (sessions per minute) against the one-after-another run, and checks the cluster's outputs against
+the 2-worker run's: every array of every ``smpl.npz`` (metadata included) must be bit-identical.
+The cluster: ``ray start --head`` and ``ray start --address`` with 1 CPU each, their own ports and temp
+folders, stopped at the end by the ids of the processes they started (never ``ray stop``, which would stop
+every Ray on the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+HEAD_PORT = 6391
+
+
+def make_takes(root: Path, frames: int, rendered_frames: int) -> list[Path]:
+    from mocap.synth.session import SynthConfig, synthesize
+
+    takes = []
+    for i in range(8):
+        path = root / f"take{i}"
+        render = i >= 6
+        if not path.is_dir():
+            cfg = SynthConfig(cameras=4, frames=rendered_frames if render else frames, seed=i, render=render,
+                              board_frames=8, image_scale=0.5, motion="mixed")
+            synthesize(path, cfg)
+            if render:  # detected from the rendered footage, as the demo does; the synthetic keypoints kept aside
+                (path / "output" / "keypoints2d.h5").rename(path / "output" / "keypoints2d_synthetic.h5")
+        takes.append(path)
+    return takes
+
+
+def batch(args: list[str], env: dict | None = None) -> float:
+    """``mocap batch ARGS`` in a fresh process (as a user runs it); its wall time."""
+    start = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "mocap.cli", "batch", *args], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if res.returncode != 0:
+        sys.exit(f"mocap batch {' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return wall
+
+
+def fits(takes: list[Path]) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for t in takes:
+        with np.load(t / "output" / "smpl.npz") as f:
+            out[t.name] = {k: f[k] for k in f.files}
+    return out
+
+
+def compare(a: dict, b: dict) -> list[str]:
+    return [f"{take}/{k}" for take in a for k in a[take] if not np.array_equal(a[take][k], b[take].get(k))]
+
+
+def per_frame_costs(summary: Path) -> None:
+    """CPU seconds per frame of each step, from a run's batch_summary.json, keypoint-only and rendered apart."""
+    import json
+
+    data = json.loads(summary.with_suffix(".json").read_text())
+    for kind, names in (("keypoint-only", {f"take{i}" for i in range(6)}), ("rendered", {"take6", "take7"})):
+        sessions = [s for s in data["sessions"] if Path(s["session"]).name in names]
+        frames = sum(s["frames"] or 0 for s in sessions)
+        costs = {}
+        for s in sessions:
+            for st in s["steps"]:
+                costs.setdefault(st["step"], [0.0, 0.0])
+                costs[st["step"]][0] += st["cpu_s"]
+                costs[st["step"]][1] += st["wall_s"]
+        print(f"  {kind} ({len(sessions)} takes, {frames} frames, 4 views): " + ", ".join(
+            f"{step} {1000 * cpu / frames:.0f} ms CPU / {1000 * wall / frames:.0f} ms wall per frame"
+            for step, (cpu, wall) in costs.items()))
+
+
+def _ray_bin() -> str:
+    return str(Path(sys.executable).with_name("ray"))
+
+
+def start_cluster(tmp: Path, env: dict) -> None:
+    common = ["--num-cpus", "1", "--object-store-memory", str(100 * 1024 ** 2), "--disable-usage-stats"]
+    subprocess.run([_ray_bin(), "start", "--head", "--port", str(HEAD_PORT), "--temp-dir", str(tmp / "head"),
+                    "--include-dashboard", "false", *common],
+                   env=env, check=True, capture_output=True)
+    subprocess.run([_ray_bin(), "start", "--address", f"127.0.0.1:{HEAD_PORT}", "--temp-dir", str(tmp / "node"),
+                    *common], env=env, check=True, capture_output=True)
+
+
+def _tagged(tag: str) -> list[int]:
+    """Processes whose environment carries ``MOCAP_BENCH_CLUSTER=tag``: those the cluster's ``ray start`` made."""
+    needle = f"MOCAP_BENCH_CLUSTER={tag}".encode()
+    pids = []
+    for p in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in p.read_bytes().split(b"\0"):
+                pids.append(int(p.parent.name))
+        except (OSError, ValueError):
+            continue
+    return [pid for pid in pids if pid != os.getpid()]
+
+
+def stop_cluster(tag: str) -> int:
+    """SIGTERM the cluster's processes, SIGKILL those still there after 10 s; returns how many there were."""
+    pids = _tagged(tag)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 10
+        while time.time() < deadline and _tagged(tag):
+            time.sleep(0.5)
+    return len(pids)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=30, help="Frames of each keypoint-only take.")
+    ap.add_argument("--rendered-frames", type=int, default=16, help="Frames of each rendered take.")
+    ap.add_argument("--steps", default="detect,run,report")
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/mocap_batch_bench"))
+    ap.add_argument("--skip-cluster", action="store_true")
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+           "RAY_AUTH_MODE": "disabled"}  # the simulated cluster's nodes join without a token
+    t0 = time.perf_counter()
+    takes = make_takes(args.workdir / "takes", args.frames, args.rendered_frames)
+    print(f"8 takes ready in {time.perf_counter() - t0:.0f} s under {args.workdir / 'takes'}; load average "
+          f"{os.getloadavg()[0]:.1f} before the runs")
+    common = [*map(str, takes), "--steps", args.steps, "--force", "--summary"]
+    runs = {}
+    for name, extra in (("one after another (--workers 1)", ["--workers", "1"]), ("--workers 2", ["--workers", "2"]),
+                        ("--ray (local, 2 CPUs)", ["--workers", "2", "--ray"])):
+        runs[name] = batch([*common, str(args.workdir / f"summary_{len(runs)}.csv"), *extra], env)
+        print(f"{name:<34} {runs[name]:7.1f} s  {8 / runs[name] * 60:5.1f} sessions/min  load {os.getloadavg()[0]:.1f}",
+              flush=True)
+        if name == "--workers 2":
+            local = fits(takes)
+        if len(runs) == 1:
+            per_frame_costs(args.workdir / "summary_0.csv")
+    base = runs["one after another (--workers 1)"]
+    print(f"--workers 2 vs one after another: {base / runs['--workers 2']:.2f}x throughput (target >= 1.6x)")
+    print(f"--ray local vs --workers 2: {runs['--workers 2'] / runs['--ray (local, 2 CPUs)']:.2f}x throughput "
+          "(target within 15 %)")
+    print(f"local Ray outputs vs --workers 2: {compare(local, fits(takes)) or 'bit-identical'}")
+    if args.skip_cluster:
+        return
+    tmp = Path(f"/tmp/mocap_ray_bench_{os.getpid()}")
+    cluster_env = {**env, "MOCAP_BENCH_CLUSTER": str(os.getpid())}
+    try:
+        start_cluster(tmp, cluster_env)
+        wall = batch([*common, str(args.workdir / "summary_cluster.csv"), "--ray", f"127.0.0.1:{HEAD_PORT}"], env)
+        print(f"{'2-node Ray cluster (1 CPU each)':<34} {wall:7.1f} s  {8 / wall * 60:5.1f} sessions/min  load "
+              f"{os.getloadavg()[0]:.1f}")
+        diff = compare(local, fits(takes))
+        print(f"cluster outputs vs --workers 2: {'every smpl.npz array bit-identical' if not diff else diff}")
+    finally:
+        print(f"stopped the cluster's {stop_cluster(str(os.getpid()))} processes")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Person segmentation masks as keypoints2d.h5 stores them: cropped to the person, resampled to S x S, uint8.
+
+Convention (pixel centres at integers, OpenCV's): a mask ``(S, S)`` covers the image rectangle
+``mask_box = (x0, y0, x1, y1)`` edge to edge; mask pixel ``(i, j)`` (row, column) is centred on the image
+point ``x = x0 + (j + 0.5) * (x1 - x0) / S``, ``y = y0 + (i + 0.5) * (y1 - y0) / S``. The value is the
+person probability x 255. `to_crop` and `to_image` are the two directions of that map.
+
+The box is the square around the person's landmarks with a 20 % margin (the landmarks stop at the
+wrists, heels and nose; the silhouette does not), so a mask holds the whole person at the same scale in
+x and y. Parts of the box outside the image are 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.detect.crops import box_from_keypoints, center_scale
+
+MASK_SIZE = 128
+MARGIN = 1.2  # side of the mask's square over the longer side of the landmarks' box
+
+# Segments of the BlazePose skeleton (indices into BLAZEPOSE33) drawn to tell two people apart.
+_BONES = ((11, 12), (11, 23), (12, 24), (23, 24), (11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27),
+          (27, 29), (29, 31), (24, 26), (26, 28), (28, 30), (30, 32), (0, 11), (0, 12), (0, 7), (0, 8))
+
+
+def mask_box(keypoints: np.ndarray, margin: float = MARGIN) -> np.ndarray:
+    """Square image box ``(..., 4)`` x0, y0, x1, y1 around keypoints ``(..., K, 3)`` (all of them: BlazePose
+    predicts the whole body, also out of view); NaN where there are no keypoints."""
+    kp = np.array(keypoints, dtype=np.float64)
+    kp[..., 2] = np.where(np.isfinite(kp[..., 0]), 1.0, 0.0)
+    center, scale = center_scale(box_from_keypoints(kp, 0.5), margin)
+    half = 100.0 * scale[..., None]
+    return np.concatenate([center - half, center + half], -1)
+
+
+def crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
+    """The affine map ``(2, 3)`` image pixels -> mask pixels of a mask ``(size, size)`` over ``box``."""
+    x0, y0, x1, y1 = (float(b) for b in box)
+    sx, sy = size / (x1 - x0), size / (y1 - y0)
+    return np.array([[sx, 0.0, -x0 * sx - 0.5], [0.0, sy, -y0 * sy - 0.5]])
+
+
+def to_crop(full: np.ndarray, box: np.ndarray, size: int = MASK_SIZE) -> np.ndarray:
+    """Resample an image-sized probability map ``(H, W)`` float in [0, 1] into the mask ``(size, size)`` uint8
+    over ``box``: each mask pixel averages the image pixels it covers (area resampling, so a 4x smaller
+    mask does not alias), outside the image 0."""
+    import cv2
+
+    x0, y0, x1, y1 = (float(b) for b in box)
+    H, W = full.shape
+    # Area-average down to about the mask's resolution first, then one bilinear warp to the exact box.
+    step = max(1, int((x1 - x0) / size))
+    small = cv2.resize(full, (max(1, W // step), max(1, H // step)), interpolation=cv2.INTER_AREA) if step > 1 else full
+    k = np.array([W / small.shape[1], H / small.shape[0]])  # image pixels per small pixel
+    M = crop_matrix(box, size)
+    # small pixel centre u maps to image x = (u + 0.5) * k - 0.5
+    A = M[:, :2] * k
+    t = M[:, 2] + M[:, :2] @ (0.5 * k - 0.5)
+    out = cv2.warpAffine(small.astype(np.float32), np.concatenate([A, t[:, None]], 1), (size, size),
+                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_image(mask: np.ndarray, box: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """The stored mask ``(S, S)`` uint8 back into an image-sized probability map ``(H, W)`` float32 in [0, 1]
+    (``image_size`` = width, height); 0 outside ``box``."""
+    import cv2
+
+    W, H = image_size
+    M = crop_matrix(box, mask.shape[0])
+    return cv2.warpAffine(mask.astype(np.float32) / 255.0, M, (int(W), int(H)),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+def _skeleton_distance(keypoints: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """Distance ``(size, size)`` in mask pixels from each mask pixel of ``box`` to the skeleton ``(K, 3)``."""
+    import cv2
+
+    M = crop_matrix(box, size)
+    uv = keypoints[:, :2] @ M[:, :2].T + M[:, 2]
+    canvas = np.full((size, size), 255, np.uint8)
+    for a, b in _BONES:
+        if b < len(uv) and np.isfinite(uv[[a, b]]).all():
+            p, q = np.clip(uv[[a, b]], -4 * size, 5 * size)  # cv2 wants ints in a sane range
+            cv2.line(canvas, (int(round(p[0])), int(round(p[1]))), (int(round(q[0])), int(round(q[1]))), 0, 2)
+    if canvas.min() == 255:  # the skeleton lies outside the box: far from every pixel
+        return np.full((size, size), np.inf, np.float32)
+    return cv2.distanceTransform(canvas, cv2.DIST_L2, 3)
+
+
+def person_masks(full: list[np.ndarray], keypoints: np.ndarray, size: int = MASK_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Masks ``(P, size, size)`` uint8 and their boxes ``(P, 4)`` of P people, each covering that person only.
+
+    ``full``: one image-sized probability map ``(H, W)`` per person, from the landmark model on that
+    person's crop; ``keypoints`` ``(P, K, 3)`` image pixels. A person's crop often shows the other one too,
+    and the model segments both; a pixel that another person's map also claims (> 0.5) is kept only by
+    the person whose skeleton is nearer.
+    """
+    P = len(full)
+    boxes = mask_box(keypoints) if P else np.zeros((0, 4))
+    masks = np.zeros((P, size, size), np.uint8)
+    for p in range(P):
+        if not np.isfinite(boxes[p]).all():
+            continue
+        masks[p] = to_crop(full[p], boxes[p], size)
+        others = [q for q in range(P) if q != p and np.isfinite(boxes[q]).all()]
+        if not others:
+            continue
+        own = _skeleton_distance(keypoints[p], boxes[p], size)
+        for q in others:
+            claimed = to_crop(full[q], boxes[p], size) > 127
+            if claimed.any():
+                nearer = _skeleton_distance(keypoints[q], boxes[p], size) < own
+                masks[p][claimed & nearer] = 0
+    return masks, boxes.astype(np.float32)
