@@ -232,3 +232,18 @@ def test_unreadable_keypoints_file_is_replaced(session):
     s.output("keypoints").write_bytes(b"garbage")
     detect_session(s, ["cam1"], workers=1)
     assert read_keypoints(s.output("keypoints")).cameras == ("cam1",)
+
+
+def test_wrong_header_is_read_by_load_and_refused_by_detect(tmp_path):
+    # A truncated AVI keeps its header's count: Session.load trusts the header (no decoding), detect decodes
+    # every frame anyway, finds fewer and names the file.
+    from mocap.detect.blazepose import detect_video
+    from tests.test_video import write_indexed
+
+    (tmp_path / "videos").mkdir()
+    data = write_indexed(tmp_path / "full.avi", 40, "MJPG").read_bytes()
+    cut = tmp_path / "videos" / "cam1.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    assert Session.load(tmp_path).num_frames == 40
+    with pytest.raises(InputDataError, match=r"cam1\.avi: the container says 40 frames but \d+ decode"):
+        detect_video(cut, "cam1")

@@ -152,7 +152,7 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
 
     check_model(config.model_complexity, config.max_people)
     path = Path(path)
-    info = probe(path, exact=stop is None)
+    info = probe(path, exact=False)  # the header's count, checked below by decoding every frame
     F = info.frames if stop is None else stop
     W, H = info.width, info.height
     fps = info.fps if info.fps and info.fps > 0 else 30.0
@@ -173,12 +173,18 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
         with graph:
             per_frame = []
             # Decoding and the RGB conversion run in read_frames' thread, beside MediaPipe.
-            for f, frame in enumerate(read_frames(path, 0, F, prefetch=4, rgb=True)):
+            for f, frame in enumerate(read_frames(path, 0, stop, prefetch=4, rgb=True)):
+                if f >= F:
+                    raise InputDataError(f"{path}: the container says {F} frames but more decode; rewrite its header "
+                                         "(ffmpeg -i IN -c copy OUT) so that every stage counts the same frames")
                 if frame.shape[:2] != (H, W):
                     raise InputDataError(f"{path}: frame {f} is {frame.shape[1]}x{frame.shape[0]}, the first {W}x{H}")
                 per_frame.append(_people(*frame_fn(frame, f), config))
                 if progress is not None:
                     progress(f + 1, F)
+    if len(per_frame) < F:
+        raise InputDataError(f"{path}: the container says {F} frames but {len(per_frame)} decode (truncated file, or a "
+                             "wrong header: rewrite it with ffmpeg -i IN -c copy OUT)")
     meta = config.as_meta()
     det = _stack(per_frame, camera, (W, H), info.fps or float("nan"), meta, config)
     rate = float(det.present.any(axis=2).mean()) if F else 0.0
