@@ -202,6 +202,8 @@ def test_cli_detect_import_export(session, tmp_path):
     assert len(list((tmp_path / "op" / "cam3_json").glob("*.json"))) == FRAMES
     r = runner.invoke(app, ["detect", "import", str(tmp_path / "op"), "--format", "openpose", "-o", str(session)])
     assert r.exit_code == 2 and "no person in any frame" in r.output, r.output  # blank footage: nothing to import
+    for path in (tmp_path / "op").rglob("*.json"):  # another tool's BODY_25 files: no keypoint_source
+        path.write_text(json.dumps({"people": json.loads(path.read_text())["people"]}))
     first = sorted((tmp_path / "op" / "cam1_json").glob("*.json"))[0]
     first.write_text(json.dumps({"people": [{"pose_keypoints_2d": [10.0, 20.0, 0.9] * 25}]}))
     r = runner.invoke(app, ["detect", "import", str(tmp_path / "op"), "--format", "openpose", "-o", str(session)])
