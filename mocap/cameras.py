@@ -133,6 +133,8 @@ class Camera:
         # OpenCV's model (projectPoints, calibrateCamera) has no skew; refuse rather than silently drop it.
         if abs(K[0, 1]) > 1e-9 * abs(K[0, 0]) or np.any(K[2] != (0, 0, 1)) or K[1, 0] != 0:
             raise InputDataError(f"camera {self.name!r}: K must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] (no skew)")
+        if K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise InputDataError(f"camera {self.name!r}: focal lengths fx={K[0, 0]:g}, fy={K[1, 1]:g} px must be positive")
         object.__setattr__(self, "K", K)
         dist = np.zeros(5)
         given = np.asarray(self.dist, dtype=np.float64).ravel()

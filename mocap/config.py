@@ -1,7 +1,9 @@
 """Typed configuration: frozen dataclasses filled from YAML, unknown keys rejected by name.
 
 Every config class documents its fields; `load_config(cls, data, source)` checks types loosely (numbers,
-strings, lists, nested dataclasses) and names the file and key at fault, so a typo never passes silently.
+strings, lists, nested dataclasses) and ranges (``Annotated[float, Range(gt=0)]``), and names the file and key
+at fault, so a typo never passes silently. Config files are bounded in size (`MAX_CONFIG_BYTES`) so that a
+wrong file given as config fails at once, and messages list only the first few values.
 """
 
 from __future__ import annotations
@@ -15,18 +17,53 @@ from typing import Any, TypeVar
 
 import yaml
 
-from mocap.errors import ConfigError
+from mocap.errors import ConfigError, listing
 
 T = TypeVar("T")
+#: Largest config file read (session.yaml, pipeline YAML, calibration TOML): real ones are a few KB.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds of a number field: ``Annotated[float, Range(gt=0)]``."""
+
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+
+    def check(self, value: float, where: str) -> None:
+        for bound, ok, word in ((self.gt, lambda b: value > b, "greater than"), (self.ge, lambda b: value >= b, "at least"),
+                                (self.le, lambda b: value <= b, "at most")):
+            if bound is not None and not ok(bound):
+                raise ConfigError(f"{where}: {value!r} must be {word} {bound:g}")
+
+
+def read_text_bounded(path: str | os.PathLike, what: str = "config file") -> str:
+    """The text of a small input file, refusing one over `MAX_CONFIG_BYTES` before reading it."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size / 1e6:.1f} MB is too large for a {what} "
+                              f"(at most {MAX_CONFIG_BYTES // 1024} KB); is it the right file?")
+        return path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a {what}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: unreadable ({e.strerror or e})") from None
 
 
 def read_yaml(path: str | os.PathLike) -> dict:
     """``yaml.safe_load`` a mapping, or raise ConfigError naming the file."""
     path = Path(path)
+    text = read_text_bounded(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -40,6 +77,13 @@ def read_yaml(path: str | os.PathLike) -> dict:
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        base, *extras = typing.get_args(hint)
+        value = _coerce(value, base, where)
+        for extra in extras:
+            if isinstance(extra, Range) and value is not None:
+                extra.check(value, where)
+        return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
         if value is None and type(None) in args:
@@ -57,7 +101,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return load_config(hint, value, where)
     if origin is typing.Literal:
         if value not in typing.get_args(hint):
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, typing.get_args(hint)))}")
+            raise ConfigError(f"{where}: {_short(value)} is not one of {listing(map(repr, typing.get_args(hint)))}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
@@ -70,19 +114,19 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return dict(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {_short(value)}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{where}: expected an integer, got {_short(value)}")
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{where}: expected true or false, got {_short(value)}")
         return value
     if hint is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {_short(value)}")
         return str(value)
     return value
 
@@ -95,8 +139,8 @@ def load_config(cls: type[T], data: dict, source: str, base: T | None = None) ->
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
+        raise ConfigError(f"{source}: unknown key(s) {listing(unknown)}; allowed: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls, include_extras=True)
     values = {}
     for name, value in data.items():
         hint = hints[name]
@@ -106,6 +150,11 @@ def load_config(cls: type[T], data: dict, source: str, base: T | None = None) ->
         else:
             values[name] = _coerce(value, hint, f"{source}: {name}")
     return dataclasses.replace(base, **values) if base is not None else cls(**values)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def to_dict(config: Any) -> dict:
@@ -144,7 +193,7 @@ class BoardConfig:
 class SessionConfig:
     """`session.yaml`: what a session folder says about itself. Every key is optional."""
 
-    fps: float | None = None
+    fps: typing.Annotated[float, Range(gt=0, le=10_000)] | None = None
     """Frame rate; overrides what the videos report (image folders have none)."""
     cameras: tuple[str, ...] | None = None
     """Subset and order of cameras to use; all discovered cameras when absent."""
@@ -156,6 +205,13 @@ class SessionConfig:
     """Pipeline preset name (pipelines/NAME.yaml) or path."""
     overrides: dict = dataclasses.field(default_factory=dict)
     """Pipeline overrides, checked by the pipeline's own config."""
+    people: tuple[int, ...] | None = None
+    """Ids of the people to fit (`mocap run` lists them); every person found when absent."""
+    max_people: int | None = None
+    """Fit at most this many people, the most seen first; the main subject always."""
+    person: int | None = None
+    """The main subject's id, written to output/smpl.npz (default 0: the person seen by the most views for the
+    most frames); `mocap run --person` overrides it."""
 
 
 def field_docs(cls: type) -> dict[str, str]:

@@ -29,3 +29,14 @@ class FittingError(MocapError):
 
 class MissingDependencyError(MocapError):
     """An optional extra (bpy, anny) or licensed file (SMPL, ReFit checkpoint) is absent."""
+
+
+class MocapWarning(UserWarning):
+    """A doubtful input that mocap works around (a rescaled calibration...); the CLI prints it as one line."""
+
+
+def listing(values, cap: int = 8) -> str:
+    """``a, b, c`` for a message, at most ``cap`` values shown: a huge input must not make a huge message."""
+    values = [str(v) for v in values]
+    shown = ", ".join(v if len(v) <= 60 else v[:57] + "..." for v in values[:cap])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > cap else "")

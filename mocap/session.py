@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mocap.config import SessionConfig, load_config, read_yaml
-from mocap.errors import InputDataError
+from mocap.errors import CalibrationError, ConfigError, InputDataError, listing
 from mocap.io.video import IMAGE_EXTS, VIDEO_EXTS, VideoInfo, probe
 
 #: Outputs a session can hold, by name, relative to the session folder.
@@ -94,7 +94,7 @@ class Session:
         if not root.is_dir():
             raise InputDataError(f"{root}: session folder not found")
         yaml_path = root / "session.yaml"
-        config = load_config(SessionConfig, read_yaml(yaml_path), yaml_path.name) if yaml_path.exists() else SessionConfig()
+        config = load_config(SessionConfig, read_yaml(yaml_path), str(yaml_path)) if yaml_path.exists() else SessionConfig()
         sources: dict[str, Path] = {}
         if (root / "videos").is_dir():
             sources.update(_discover_sources(root / "videos", allow_dirs=False))
@@ -111,12 +111,14 @@ class Session:
         if config.cameras is not None:
             unknown = [c for c in config.cameras if c not in sources]
             if unknown:
-                raise InputDataError(f"{yaml_path}: cameras {', '.join(unknown)} not found; found {', '.join(sources)}")
+                raise InputDataError(f"{yaml_path}: cameras {listing(unknown)} not found; found {listing(sources)}")
             sources = {c: sources[c] for c in config.cameras}
-        # Exact frame counts decode each video's last GOP (0.3-0.5 s for a short 1080p clip); OpenCV decodes
+        # Frame counts from the container header (decoding to the last frame cost 0.3-0.5 s per short 1080p clip):
+        # `mocap detect` decodes every frame anyway and refuses a video whose header is wrong. OpenCV opens
         # without the GIL, so the videos are probed side by side.
         with ThreadPoolExecutor(min(len(sources), os.cpu_count() or 1)) as pool:
-            views = [View(name, info) for name, info in zip(sources, pool.map(probe, sources.values()))]
+            infos = pool.map(lambda p: probe(p, exact=False), sources.values())
+            views = [View(name, info) for name, info in zip(sources, infos)]
         frames, fps = _check_consistent(views, config.fps, root)
         return cls(root, config, tuple(views), frames, fps)
 
@@ -134,6 +136,21 @@ class Session:
         from mocap.io.calibration_toml import load_rig
 
         return {c.name: c.image_size for c in load_rig(self.calibration_path)}
+
+    @property
+    def fps_source(self) -> str | None:
+        """Where `fps` comes from: ``session.yaml``, ``the videos`` or None (image folders without ``fps:``)."""
+        if self.config.fps is not None:
+            return "session.yaml"
+        return "the videos" if self.fps else None
+
+    def require_fps(self) -> float:
+        """The frame rate, or ConfigError when nothing gives it (image folders): checked before any long work."""
+        if not self.fps:
+            folders = [v.camera for v in self.views if v.info.fps is None]
+            raise ConfigError(f"{self.root / 'session.yaml'}: no frame rate: image folders ({listing(folders)}) carry "
+                              "none; add a line `fps: 30` (your capture's rate)")
+        return self.fps
 
     @property
     def calibration_path(self) -> Path:
@@ -160,6 +177,25 @@ class Session:
                 for pattern in FOREIGN_CALIBRATIONS:
                     found += [p for p in sorted(base.glob(pattern)) if p != self.calibration_path]
         return found
+
+    def check_calibration(self) -> list[str]:
+        """The footage against ``calibration.toml`` (when there is one): every camera calibrated, image sizes that
+        fit (`mocap.calib.checks`), a y-up world. Returns warnings; raises CalibrationError for what no fit survives."""
+        from mocap.calib.checks import conform_rig, up_problem
+        from mocap.io.calibration_toml import load_rig
+
+        if not self.calibration_path.is_file():
+            return []
+        rig = load_rig(self.calibration_path)
+        missing = [c for c in self.cameras if c not in rig]
+        if missing:
+            raise CalibrationError(
+                f"{self.calibration_path}: no calibration for camera(s) {listing(missing)}; the footage has "
+                f"{listing(self.cameras)}, the calibration {listing(rig.names)}; rename the videos or the cameras")
+        sizes = {v.camera: (v.info.width, v.info.height) for v in self.views}
+        _, notes = conform_rig(rig.subset(self.cameras), sizes, self.calibration_path, "video")
+        up = up_problem(rig, self.calibration_path)
+        return notes + ([up] if up else [])
 
     def missing(self) -> list[str]:
         """What the session still lacks for `mocap run`, each with what to do."""

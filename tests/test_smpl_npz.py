@@ -102,7 +102,7 @@ def test_unreadable_files(tmp_path, seq):
 
 def test_unwritable_output_and_failed_write_leave_nothing(tmp_path, seq, monkeypatch):
     (tmp_path / "a_file").write_text("x")
-    with pytest.raises(InputDataError, match="cannot write here"):
+    with pytest.raises(InputDataError, match="is a file, but a folder is needed"):
         save_sequence(tmp_path / "a_file" / "smpl.npz", seq)
 
     def crash(*args, **kwargs):

@@ -2,8 +2,8 @@
 
 Heavy libraries (torch, cv2, mediapipe, bpy) are imported inside the commands that need them so that
 `mocap --help` is instant. A `MocapError` becomes one line on stderr and exit code 2; `--debug` shows
-the traceback instead. Each module registers its commands on `app`; the import order below is the order
-`mocap --help` lists them, the order of the workflow.
+the traceback instead. Each module registers its commands on `app`; `mocap --help`
+lists them in the order of the workflow, `_base.WORKFLOW`.
 """
 
 from mocap.cli._base import app

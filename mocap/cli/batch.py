@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from mocap.cli._base import app, console, err_console
 from mocap.errors import ConfigError
@@ -49,9 +50,9 @@ def _progress(total: int):
         elapsed = time.perf_counter() - start
         eta = elapsed / done[0] * (total - done[0])
         colour = "green" if payload.status == "ok" else "red"
-        err_console.print(f"[{done[0]}/{total}] [{colour}]{payload.status}[/] {payload.session}"
-                          f"{': ' + payload.error if payload.error else ''}  ({elapsed:.0f} s, ETA {eta:.0f} s)",
-                          highlight=False, soft_wrap=True)
+        err_console.print(Text.assemble(f"[{done[0]}/{total}] ", (payload.status, colour), f" {payload.session}"
+                                        f"{': ' + payload.error if payload.error else ''}  ({elapsed:.0f} s, ETA {eta:.0f} s)"),
+                          soft_wrap=True)
         if bar:
             bar.update(task, completed=done[0])
 
@@ -70,8 +71,8 @@ def _table(result) -> Table:
         for step in result.steps:
             s = by_step.get(step)
             cells.append("-" if s is None or s.status == "not run" else
-                         f"{s.status} {s.wall_s:.1f} s" if s.status != "failed" else "[red]failed[/]")
-        table.add_row(name if short else r.session, "[green]ok[/]" if r.status == "ok" else "[red]failed[/]", *cells,
+                         f"{s.status} {s.wall_s:.1f} s" if s.status != "failed" else Text("failed", "red"))
+        table.add_row(name if short else r.session, Text("ok", "green") if r.status == "ok" else Text("failed", "red"), *cells,
                       "" if r.frames is None else str(r.frames),
                       " ".join(f"{e:.1f}" for e in r.reprojection_px.values()), str(r.people), r.error)
     return table

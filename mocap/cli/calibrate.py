@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from mocap.cli._base import DefaultSessionGroup, app, console
+from mocap.cli._base import DefaultSessionGroup, app, console, progress_bar, warn
 
 
 
@@ -60,27 +60,20 @@ def calibrate_session(
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Write output/calibration_top_view.png."),
 ) -> None:
     """Detect the board in every camera, calibrate intrinsics and bundle-adjust all cameras, write calibration.toml."""
-    from rich.progress import Progress
+    from rich.text import Text
 
     from mocap.calib.stage import calibrate_session
 
     flags = {k: v for k, v in dict(type=board, rows=rows, cols=cols, square=square, marker=marker, dict=dictionary,
                                    corners=corners).items() if v is not None}
-    with Progress(console=console, transient=True) as bar:
-        tasks: dict[str, int] = {}
+    def start(b, cameras: list[str]) -> None:
+        console.print(f"board: {b.describe()}; cameras: {', '.join(cameras)}")
 
-        def start(b, cameras: list[str]) -> None:
-            console.print(f"board: {b.describe()}; cameras: {', '.join(cameras)}")
-            tasks.update({name: bar.add_task(f"detect {name}", total=None) for name in cameras})
-
-        def calibrating(d: int, t: int) -> None:
-            if "calibrate" not in tasks:
-                tasks["calibrate"] = bar.add_task("calibrate", total=None)
-            bar.update(tasks["calibrate"], completed=d, total=t)
-
+    bar, _ = progress_bar("calibrate", unit="steps")
+    with bar:
         run = calibrate_session(session, flags, origin_frame, stride, max_intrinsic_frames, output, plot, on_start=start,
-                                detect_progress=lambda name, d, t: bar.update(tasks[name], completed=d, total=t),
-                                calibrate_progress=calibrating)
+                                detect_progress=lambda name, d, t: bar.update(f"detect {name}", d, t),
+                                calibrate_progress=bar)
     cal, report = run.calibration, run.report
     table = Table(title=f"Calibration of {session}")
     for col in ("camera", "board frames", "corners", "mean px", "p95 px", "verdict", "fx", "cx, cy"):
@@ -88,34 +81,40 @@ def calibrate_session(
     colour = {"good": "green", "fair": "yellow", "poor": "red"}
     for st, cam in zip(report.cameras, cal.rig):
         table.add_row(st.camera, str(st.frames), str(st.corners), f"{st.mean_px:.2f}", f"{st.p95_px:.2f}",
-                      f"[{colour[st.verdict]}]{st.verdict}[/]", f"{cam.K[0, 0]:.1f}", f"{cam.K[0, 2]:.1f}, {cam.K[1, 2]:.1f}")
+                      Text(st.verdict, colour[st.verdict]), f"{cam.K[0, 0]:.1f}", f"{cam.K[0, 2]:.1f}, {cam.K[1, 2]:.1f}")
     console.print(table)
     for w in report.warnings:
-        console.print(f"[yellow]warning[/] {w}")
+        warn(w)
     if cal.outliers:
         console.print(f"{cal.outliers} corner detections dropped as outliers")
     console.print(f"wrote {run.path} (world: {cal.world}); mean reprojection error {report.mean_px:.2f} px")
     if run.plot:
         console.print(f"wrote {run.plot}")
     elif run.plot_error:
-        console.print(f"[yellow]warning[/] no plot: {run.plot_error}")
+        warn(f"no plot: {run.plot_error}")
 
 
-def _check_sizes_against_session(rig, folder: Path) -> None:
-    """Warn when a camera's calibrated image size differs from its video in a session next to the output."""
+def _check_against_session(rig, output: Path) -> None:
+    """Warn when the imported world is not y up, or a camera's calibrated image size differs from its video in
+    a session next to the output (`mocap.calib.checks`; `detect` and `run` refuse what cannot be adapted)."""
+    from mocap.calib.checks import conform_rig, up_problem
+    from mocap.errors import MocapError
     from mocap.io.video import VIDEO_EXTS, probe
 
-    videos = folder / "videos"
-    if not videos.is_dir():
-        return
-    for cam in rig:
+    videos = output.parent / "videos"
+    sizes = {}
+    for cam in rig if videos.is_dir() else ():
         for p in (videos / f"{cam.name}{ext}" for ext in VIDEO_EXTS):
             if p.is_file():
                 info = probe(p)
-                if (info.width, info.height) != cam.image_size:
-                    console.print(f"[yellow]warning[/] {cam.name}: calibrated for {cam.image_size[0]}x{cam.image_size[1]} "
-                                  f"but {p.relative_to(folder)} is {info.width}x{info.height}; check how the video was "
-                                  "cropped or scaled before trusting the principal point")
+                sizes[cam.name] = (info.width, info.height)
+    try:
+        notes = conform_rig(rig, sizes, output, "video")[1]
+    except MocapError as e:
+        notes = [str(e)]
+    up = up_problem(rig, output)
+    for note in notes + ([up] if up else []):
+        warn(note)
 
 
 @calibrate_app.command("import")
@@ -134,7 +133,7 @@ def calibrate_import(
 
     rig, output = import_calibration(file, from_, _parse_size(size), binning, units, up, output)
     console.print(_rig_table(rig, f"Imported {file} ({from_})"))
-    _check_sizes_against_session(rig, output.parent)
+    _check_against_session(rig, output)
     console.print(f"wrote {output}")
 
 

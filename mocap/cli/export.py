@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from mocap.cli._base import frame_ranges, app, console, err_console
+from mocap.cli._base import app, console, err_console, frame_ranges, progress_bar, styled, warn
 from mocap.errors import ConfigError
 
 
@@ -29,8 +29,6 @@ def export(
 
     Frames with NaN values hold the last valid pose (a warning says which), so frame i stays at time i/fps.
     """
-    from rich.progress import Progress
-
     from mocap.io.amass import load_motion
     from mocap.io.export import FORMATS, default_output, export_sequence
     from mocap.io.smpl_npz import hold_invalid_frames
@@ -46,15 +44,14 @@ def export(
         raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     seq, notes = load_motion(result, body=body, gender=gender, up=input_up)
     for note in notes:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        err_console.print(styled("note:", "yellow", note), soft_wrap=True)
     seq, held = hold_invalid_frames(seq)
     if held.any():
-        err_console.print(f"[yellow]warning:[/] {result}: {int(held.sum())} of {seq.num_frames} frames had NaN "
-                          f"values and hold the last valid pose (frames {frame_ranges(held)})", highlight=False, soft_wrap=True)
+        warn(f"{result}: {int(held.sum())} of {seq.num_frames} frames had NaN values and hold the last valid pose "
+             f"(frames {frame_ranges(held)})")
     output = output or default_output(result, fmt, amass_smplh)
-    with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task(f"writing {output.name}", total=None)
-        path = export_sequence(seq, output, fmt, body_spec=body, units=units,
-                               smplh=amass_smplh, up=up, points=points,
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"wrote {path} ({fmt}, {seq.num_frames} frames at {seq.fps:g} fps, {up}-up)", highlight=False)
+    bar, progress = progress_bar(f"writing {output.name}")
+    with bar:
+        path = export_sequence(seq, output, fmt, body_spec=body, units=units, smplh=amass_smplh, up=up, points=points,
+                               progress=progress)
+    console.print(f"wrote {path} ({fmt}, {seq.num_frames} frames at {seq.fps:g} fps, {up}-up)")

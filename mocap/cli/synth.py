@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mocap.cli._base import app, console, err_console
+from mocap.cli._base import app, console, progress_bar
 
 
 
@@ -24,21 +24,21 @@ def synth(
     body: str = typer.Option("open", help="Body model: open, smpl, or a path to SMPL files."),
     render: bool = typer.Option(False, "--render", help="Also render videos and ChArUco calibration footage."),
     board_frames: int = typer.Option(120, help="Frames of board footage per camera (with --render)."),
+    people: int = typer.Option(1, "--people", help="People in the session, 1-4: their paths cross and they hide each other."),
 ) -> None:
     """Write a synthetic session whose truth is known: rig, motion, 2D keypoints (and footage with --render)."""
     import time
 
-    from rich.progress import Progress
-
     from mocap.synth.session import SynthConfig, synthesize
 
     cfg = SynthConfig(cameras=cameras, frames=frames, fps=fps, motion=motion, noise=noise, outliers=outliers,
-                      occlusion=occlusion, seed=seed, body=body, render=render, board_frames=board_frames)
+                      occlusion=occlusion, seed=seed, body=body, render=render, board_frames=board_frames,
+                      people=people)
     start = time.perf_counter()
-    with Progress(console=err_console, transient=True, disable=not render) as bar:
-        task = bar.add_task("rendering", total=None)
-        result = synthesize(out, cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    bar, progress = progress_bar("rendering")
+    with bar:
+        result = synthesize(out, cfg, progress=progress if render else None)
     console.print(f"wrote {result.root}: {len(result.rig)} cameras, {frames} frames of {motion} "
-                  f"in {time.perf_counter() - start:.1f} s")
+                  f"{'' if people == 1 else f'({people} people) '}in {time.perf_counter() - start:.1f} s")
     for f in result.files:
         console.print(f"  {f.relative_to(result.root)}")

@@ -9,12 +9,13 @@ detector settings, unless ``force``.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 from mocap.detect.blazepose import FORMAT, DetectorConfig, check_model, source_fingerprint
 from mocap.detect.parallel import ViewProgress, detect_views
-from mocap.errors import InputDataError
+from mocap.errors import InputDataError, MocapWarning
 from mocap.io.keypoints_h5 import Detections2D, merge_views, read_view_meta, write_keypoints
 from mocap.session import Session
 
@@ -40,6 +41,9 @@ def detect_session(session: Session, cameras: Sequence[str] | None = None, *, fo
     unknown = [c for c in cameras if c not in session.cameras]
     if unknown:
         raise InputDataError(f"{session.root}: no camera {', '.join(unknown)}; cameras: {', '.join(session.cameras)}")
+    session.require_fps()
+    for note in session.check_calibration():
+        warnings.warn(note, MocapWarning, stacklevel=2)
     out = session.output("keypoints")
     fmt, done_meta = read_view_meta(out)
     if fmt not in (None, FORMAT) and not force:

@@ -23,6 +23,7 @@ evaluation.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,10 @@ import numpy as np
 from mocap.errors import InputDataError
 
 NUM_JOINTS = 24
+#: How other files people might pass begin, to name them instead of failing to unzip them.
+_SIGNATURES = ((b"PathFileType", "TRC (OpenSim/Pose2Sim markers)"), (b"HIERARCHY", "BVH"), (b"\x89HDF", "HDF5"),
+               (b"Kaydara FBX", "FBX"), (b"glTF", "GLB"), (b"\x93NUMPY", "single-array .npy"), (b"{", "JSON"),
+               (b"\x80", "pickle"))
 BODY_VALUES = 66  # root + 21 body joints: shared by SMPL, SMPL-H and SMPL-X
 
 
@@ -93,10 +98,19 @@ def load_sequence(path: str | os.PathLike) -> BodySequence:
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head.startswith(b"PK"):
+        kind = next((name for sig, name in _SIGNATURES if head.lstrip().startswith(sig)), None)
+        if kind is None and len(head) > 2 and head[1] == 0x50:  # C3D: byte 2 of the header block is 0x50
+            kind = "C3D"
+        raise InputDataError(f"{path}: {'a ' + kind + ' file' if kind else 'not an npz file'}; expected an npz of "
+                             "SMPL parameters (ours, AMASS-style or SPIN/ReFit-style)")
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise InputDataError(f"{path}: not a readable npz ({e})") from None
+        z.files  # noqa: B018  -- reading the index finds a truncated archive now, not at the first array
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputDataError(f"{path}: truncated or damaged npz ({e})") from None
     with z:
         if "poses" in z.files:
             raw = np.asarray(z["poses"], dtype=np.float64)

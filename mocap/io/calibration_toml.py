@@ -16,7 +16,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from mocap.cameras import Camera, CameraRig
-from mocap.errors import CalibrationError, InputDataError
+from mocap.config import read_text_bounded
+from mocap.errors import CalibrationError, ConfigError, InputDataError
 from mocap.io.atomic import atomic_path
 
 _CAMERA_KEYS = {"name", "size", "matrix", "distortions", "rotation", "translation"}
@@ -33,8 +34,10 @@ def load_rig(path: str | os.PathLike) -> CameraRig:
     if not path.is_file():
         raise InputDataError(f"{path}: calibration file not found (run `mocap calibrate` or `mocap calibrate import`)")
     try:
-        doc = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        doc = tomllib.loads(read_text_bounded(path, "calibration file"))
+    except ConfigError as e:
+        raise CalibrationError(str(e)) from None
+    except tomllib.TOMLDecodeError as e:
         raise CalibrationError(f"{path}: not valid TOML ({e})") from None
     tables = [(k, v) for k, v in doc.items() if k != "metadata" and isinstance(v, dict)]
     if not tables:

@@ -9,7 +9,8 @@ Layout, format version 2 (one group per camera, so views can be added one by one
     /<camera>/detected     (F,) uint8: 1 where the detector found at least one person
     /<camera>/masks        (F, P, S, S) uint8, optional: person probability x 255 inside mask_boxes, resampled
                            to S x S pixels (gzip)
-    /<camera>/mask_boxes   (F, P, 4) float32, optional: the image box x0, y0, x1, y1 each mask covers
+    /<camera>/mask_boxes   (F, P, 4) float32, optional: the image box x0, y0, x1, y1 each mask covers, edge to edge
+                           (pixel centres at integers; `mocap.detect.masks.to_image` pastes a mask back)
     /<camera>              attrs: image_size (width, height), plus per-view metadata
 
 P is the number of person slots of that view (the most people found in one frame); slots are per frame and
@@ -31,8 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
-from mocap.errors import InputDataError
-from mocap.io.atomic import atomic_path
+from mocap.errors import InputDataError, listing
+from mocap.io.atomic import atomic_buffer
 
 FORMAT_VERSION = 2
 
@@ -257,8 +258,8 @@ def write_keypoints(path: str | os.PathLike, kp: Keypoints2D | Detections2D) -> 
     import h5py
 
     det = _as_detections(kp)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+    with atomic_buffer(path) as buf:
+        with h5py.File(buf, "w") as f:
             _write_root(f, det)
             for v in range(len(det.cameras)):
                 _write_view(f, det, v)
@@ -289,7 +290,7 @@ def merge_views(path: str | os.PathLike, kp: Keypoints2D | Detections2D) -> Path
         if det.num_frames != new.num_frames:
             raise InputDataError(f"{path}: camera {det.cameras[0]} has {det.num_frames} frames, the new views "
                                  f"{new.num_frames}; replace the file (--force)")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_buffer(path) as buf, h5py.File(buf, "w") as f:
         _write_root(f, new)
         for det in [*kept, new]:
             for v in range(len(det.cameras)):
@@ -317,23 +318,51 @@ def read_keypoints(path: str | os.PathLike, cameras: Sequence[str] | None = None
     return read_detections(path, cameras).best()
 
 
-def _read_view(path: Path, g, cam: str, version: int) -> dict:
+# Axes of each dataset per format version (see the module docstring); K and S are checked against the names
+# and each other, F across datasets.
+_AXES = {1: {"keypoints": ("F", "K", 3), "boxes": ("F", 4), "detected": ("F",), "masks": ("F", "S", "S"),
+             "mask_boxes": ("F", 4)},
+         2: {"keypoints": ("F", "P", "K", 3), "boxes": ("F", "P", 4), "scores": ("F", "P"), "detected": ("F",),
+             "masks": ("F", "P", "S", "S"), "mask_boxes": ("F", "P", 4)}}
+
+
+def _dataset(path: Path, g, cam: str, name: str, axes: tuple, sizes: dict) -> np.ndarray:
+    """A numeric dataset of the axes ``axes``; named axes must agree with ``sizes`` (filled as they are met)."""
+    arr = g[name][()]
+    where = f"{path}: camera {cam!r}: {name}"
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+        raise InputDataError(f"{where} holds {getattr(arr, 'dtype', type(arr).__name__)} values, expected numbers")
+    expected = "(" + ", ".join(str(a) for a in axes) + ")"
+    if arr.ndim != len(axes):
+        raise InputDataError(f"{where} has shape {arr.shape}, expected {expected}")
+    for n, axis in zip(arr.shape, axes):
+        if sizes.setdefault(axis, n) != n:
+            raise InputDataError(f"{where} has shape {arr.shape}, expected {expected} with "
+                                 f"{axis} = {sizes[axis]}")
+    return arr
+
+
+def _read_view(path: Path, g, cam: str, version: int, num_names: int) -> dict:
     for ds in ("keypoints", "boxes", "detected"):
         if ds not in g:
             raise InputDataError(f"{path}: camera {cam!r} lacks the dataset {ds!r}")
-    kp, boxes = g["keypoints"][()], g["boxes"][()]
-    detected = g["detected"][()].astype(bool)
-    masks = g["masks"][()] if "masks" in g else None
-    mask_boxes = g["mask_boxes"][()] if "mask_boxes" in g else None
+    sizes: dict = {"K": num_names, 3: 3, 4: 4}
+    data = {name: _dataset(path, g, cam, name, axes, sizes) if name in g else None
+            for name, axes in _AXES[version].items()}
+    kp, boxes, detected = data["keypoints"], data["boxes"], data["detected"].astype(bool)
+    masks, mask_boxes = data["masks"], data["mask_boxes"]
+    size = np.asarray(g.attrs.get("image_size", ()))
+    if size.shape != (2,) or size.dtype.kind not in "iuf":
+        raise InputDataError(f"{path}: camera {cam!r}: attribute image_size is {size.tolist()!r}, expected (width, height)")
     if version < 2:  # one person per frame: add the slot axis
         kp, boxes = kp[:, None], boxes[:, None]
         scores = np.where(detected[:, None], _mean_confidence(kp), np.nan)
         masks = None if masks is None else masks[:, None]
         mask_boxes = None if mask_boxes is None else mask_boxes[:, None]
     else:
-        scores = g["scores"][()] if "scores" in g else np.where(detected[:, None], 1.0, np.nan)
+        scores = data["scores"] if data["scores"] is not None else np.where(detected[:, None], 1.0, np.nan)
     return {"keypoints": kp, "boxes": boxes, "scores": scores, "masks": masks, "mask_boxes": mask_boxes,
-            "size": tuple(g.attrs["image_size"]), "meta": json.loads(g.attrs.get("meta", "{}"))}
+            "size": tuple(size.tolist()), "meta": json.loads(g.attrs.get("meta", "{}"))}
 
 
 def _pad_slots(arr: np.ndarray | None, P: int, fill) -> np.ndarray | None:
@@ -360,25 +389,33 @@ def read_detections(path: str | os.PathLike, cameras: Sequence[str] | None = Non
                 raise InputDataError(f"{path}: keypoints file format {version} is newer than this mocap reads "
                                      f"({FORMAT_VERSION}); update mocap")
             names = tuple(json.loads(f.attrs["keypoint_names"]))
+            if not all(isinstance(n, str) for n in names):
+                raise InputDataError(f"{path}: attribute keypoint_names is not a list of names")
             available = list(f.keys())
             wanted = list(cameras) if cameras is not None else available
             missing = [c for c in wanted if c not in f]
             if missing:
-                raise InputDataError(f"{path}: no keypoints for camera(s) {', '.join(missing)}; file has {', '.join(available)}")
+                raise InputDataError(f"{path}: no keypoints for camera(s) {listing(missing)}; file has {listing(available)}")
             if not wanted:
                 raise InputDataError(f"{path}: the file holds no camera")
-            views = [_read_view(path, f[cam], cam, version) for cam in wanted]
+            views = [_read_view(path, f[cam], cam, version, len(names)) for cam in wanted]
             fmt, fps, meta = str(f.attrs["keypoint_format"]), float(f.attrs["fps"]), json.loads(f.attrs.get("meta", "{}"))
     except OSError as e:
         raise InputDataError(f"{path}: unreadable HDF5 file ({e})") from None
+    except (ValueError, TypeError) as e:  # malformed JSON attributes, a group where a dataset belongs...
+        raise InputDataError(f"{path}: malformed keypoints file ({e})") from None
     frames = {cam: pv["keypoints"].shape[0] for cam, pv in zip(wanted, views)}
     if len(set(frames.values())) > 1:
         raise InputDataError(f"{path}: views have different frame counts: {frames}")
     P = max(pv["keypoints"].shape[1] for pv in views)
     has_masks = all(pv["masks"] is not None for pv in views)
     stack = lambda key, fill: np.stack([_pad_slots(pv[key], P, fill) for pv in views], 1)  # noqa: E731
-    return Detections2D(
-        cameras=tuple(wanted), keypoints=stack("keypoints", np.nan), boxes=stack("boxes", np.nan),
-        scores=stack("scores", np.nan), image_sizes=np.array([pv["size"] for pv in views]), format=fmt,
-        names=names, fps=fps, meta=meta, view_meta=tuple(pv["meta"] for pv in views),
-        masks=stack("masks", 0) if has_masks else None, mask_boxes=stack("mask_boxes", np.nan) if has_masks else None)
+    try:
+        return Detections2D(
+            cameras=tuple(wanted), keypoints=stack("keypoints", np.nan), boxes=stack("boxes", np.nan),
+            scores=stack("scores", np.nan), image_sizes=np.array([pv["size"] for pv in views]), format=fmt,
+            names=names, fps=fps, meta=meta, view_meta=tuple(pv["meta"] for pv in views),
+            masks=stack("masks", 0) if has_masks else None,
+            mask_boxes=stack("mask_boxes", np.nan) if has_masks else None)
+    except InputDataError as e:  # the container's own checks (shapes across views) name no file
+        raise InputDataError(f"{path}: {e}") from None

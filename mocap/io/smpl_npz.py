@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.errors import InputDataError
-from mocap.io.atomic import atomic_path
+from mocap.io.atomic import atomic_buffer
 
 NUM_JOINTS = 24
 NUM_BETAS = 10
@@ -214,12 +214,11 @@ def save_sequence(path: str | os.PathLike, seq: SmplSequence, smplh: bool = Fals
         arrays["dmpls"] = np.zeros((F, _DMPLS))
     if seq.meta:
         arrays["meta"] = np.array(json.dumps(seq.meta))
-    with atomic_path(path) as tmp:
+    with atomic_buffer(path) as buf:
         if path.suffix.lower() in H5_SUFFIXES:
-            _write_h5(tmp, arrays)
+            _write_h5(buf, arrays)
         else:
-            with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to the temporary name
-                np.savez(f, **arrays)
+            np.savez(buf, **arrays)
 
 
 def _as_str(value) -> str:
@@ -256,7 +255,7 @@ def _read_h5(path: Path) -> dict[str, np.ndarray]:
         raise InputDataError(f"{path}: not a readable HDF5 file ({e})") from None
 
 
-def _write_h5(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _write_h5(path, arrays: dict[str, np.ndarray]) -> None:
     import h5py
 
     with h5py.File(path, "w") as f:

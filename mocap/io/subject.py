@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.errors import InputDataError
-from mocap.io.atomic import atomic_path
+from mocap.io.atomic import atomic_buffer
 
 _REQUIRED = ("betas", "gender", "surface_model")
 
@@ -33,9 +33,8 @@ def save_subject(path: str | os.PathLike, shape: SubjectShape) -> Path:
     arrays = {"betas": np.asarray(shape.betas, dtype=np.float64), "gender": np.array(shape.gender),
               "surface_model": np.array(shape.surface_model), "error_px": np.array(shape.error_px),
               "frames": np.asarray(shape.frames), "meta": np.array(json.dumps(shape.meta, sort_keys=True, default=str))}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to the temporary name
-            np.savez(f, **arrays)
+    with atomic_buffer(path) as buf:
+        np.savez(buf, **arrays)
     return Path(path)
 
 

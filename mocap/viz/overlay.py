@@ -1,20 +1,23 @@
-"""The fitted body drawn over the footage: per-view MP4s and a grid of all views.
+"""The fitted body drawn over the footage: per-view MP4s (H.264), a grid of all views, and stills.
 
 Each frame shows the body mesh (flat-shaded or wireframe) projected through the session's calibration,
 the detector's keypoints (green circles) and the same keypoints on the fitted body (magenta crosses), joined
 by a thin line: a long line is where the fit and the detector disagree.
 
-The mesh is drawn by the painter's algorithm (faces sorted far to near, filled with ``cv2.fillConvexPoly``)
-on a mesh decimated by vertex clustering: a z-buffer rasteriser would be exact but slower in numpy, and at
-video resolution the decimated surface (a few thousand faces) is indistinguishable. Pixels are as in
-:mod:`mocap.cameras` ((0, 0) = centre of the top-left pixel); images are BGR uint8 (H, W, 3).
+Everything is drawn at the output resolution, never at the footage's: frames are decoded straight to the
+video's size (:func:`mocap.io.video.read_frames_resized`) and the projections are mapped to it. The shaded
+mesh goes through a z-buffer rasteriser in numpy (:func:`mocap.viz.raster.rasterise`), a few array operations
+per view and frame instead of one OpenCV call per face, on a mesh decimated by vertex clustering (a few
+thousand faces, indistinguishable at video resolution).
+Pixels are as in :mod:`mocap.cameras` ((0, 0) = centre of the top-left pixel); images are BGR uint8 (H, W, 3).
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -23,7 +26,9 @@ import numpy as np
 
 from mocap.cameras import Camera, project, world_to_camera
 from mocap.errors import InputDataError
-from mocap.io.atomic import atomic_path
+from mocap.io.atomic import atomic_path, write_text
+from mocap.viz.manifest import MANIFEST, STILL_BOX
+from mocap.viz.raster import decimate_faces, outward_faces, rasterise
 
 DETECTED_BGR = (60, 220, 60)
 FITTED_BGR = (230, 60, 230)
@@ -31,54 +36,29 @@ MESH_BGR = np.array((235, 190, 130), dtype=np.float64)  # light blue
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing: vertices at 1/16 px
 
 
-def decimate_faces(vertices: np.ndarray, faces: np.ndarray, cell: float = 0.025) -> np.ndarray:
-    """Faces ``(M', 3)`` of a coarser mesh over a subset of the original vertices (vertex clustering).
-
-    Vertices of ``vertices`` (V, 3), best a rest pose, falling in one ``cell``-metre cube are merged into the
-    one nearest the cube's mean; faces that collapse or repeat are dropped. The result indexes the original
-    vertex array, so any posed copy of the mesh draws with it. Faces keep their orientation.
-    """
-    keys = np.floor(vertices / cell).astype(np.int64)
-    _, cluster, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    cluster = cluster.reshape(-1)
-    centroid = np.zeros((len(counts), 3))
-    np.add.at(centroid, cluster, vertices)
-    centroid /= counts[:, None]
-    d = np.linalg.norm(vertices - centroid[cluster], axis=1)
-    order = np.lexsort((d, cluster))  # per cluster, nearest vertex first
-    rep = np.empty(len(counts), dtype=np.int64)
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = cluster[order[1:]] != cluster[order[:-1]]
-    rep[cluster[order[first]]] = order[first]
-    f = rep[cluster[faces]]
-    keep = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
-    f = f[keep]
-    _, unique = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
-    return f[np.sort(unique)]
-
-
-def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """``faces`` wound so their normals point out of the closed-ish mesh (positive signed volume)."""
-    a, b, c = (vertices[faces[:, i]] for i in range(3))
-    volume = np.einsum("ij,ij->i", a, np.cross(b, c)).sum()
-    return faces if volume >= 0 else faces[:, ::-1].copy()
-
-
 def _fixed(uv: np.ndarray) -> np.ndarray:
     return np.round(uv * (1 << _SHIFT)).astype(np.int32)
 
 
+def to_image(uv: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Footage pixels ``(..., 2)`` -> pixels of the footage resized by ``scale`` (sx, sy), centre convention kept."""
+    return (uv + 0.5) * np.asarray(scale, dtype=np.float64) - 0.5
+
+
 def draw_mesh(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np.ndarray, style: str = "shaded",
-              alpha: float = 0.6) -> np.ndarray:
+              alpha: float = 0.6, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
     """Draw the mesh ``vertices`` (V, 3) world, ``faces`` (M, 3) outward-wound, over ``image`` in place.
 
-    ``shaded``: front faces filled far to near, lit from the camera, blended with ``alpha``. ``wireframe``: the
-    edges of front faces. Faces with a vertex behind the camera are skipped.
+    ``image`` is the camera's footage resized by ``scale`` (sx, sy). ``shaded``: the front faces z-buffered,
+    lit from the camera, blended with ``alpha``. ``wireframe``: the edges of front faces. Faces with a vertex
+    behind the camera are skipped.
     """
     if style not in ("shaded", "wireframe"):
         raise InputDataError(f"unknown overlay style {style!r}; use shaded or wireframe")
+    import cv2
+
     Xc = world_to_camera(vertices.astype(np.float64), camera.R, camera.t)
-    uv = project(vertices.astype(np.float64), camera.K, camera.dist, camera.R, camera.t)
+    uv = to_image(project(vertices.astype(np.float64), camera.K, camera.dist, camera.R, camera.t), scale)
     tri = Xc[faces]  # (M, 3, 3)
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     centre = tri.mean(1)
@@ -87,24 +67,19 @@ def draw_mesh(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np
     if not ok.any():
         return image
     faces, normal, centre, facing = faces[ok], normal[ok], centre[ok], facing[ok]
-    pts = _fixed(uv[faces])  # (M', 3, 2)
     if style == "wireframe":
-        import cv2
-
-        cv2.polylines(image, list(pts), True, tuple(int(c) for c in MESH_BGR), 1, cv2.LINE_AA, _SHIFT)
+        cv2.polylines(image, list(_fixed(uv[faces])), True, tuple(int(c) for c in MESH_BGR), 1, cv2.LINE_AA, _SHIFT)
         return image
-    import cv2
-
+    ids, (x0, y0) = rasterise(uv[faces], 1.0 / Xc[faces, 2], image.shape[1::-1])
+    covered = ids >= 0
+    if not covered.any():
+        return image
     # Lambert with a light at the camera: cosine between the face normal and the ray to the face.
     cos = facing / (np.linalg.norm(normal, axis=1) * np.linalg.norm(centre, axis=1) + 1e-12)
-    colours = (MESH_BGR[None] * (0.35 + 0.65 * np.clip(cos, 0, 1))[:, None]).astype(np.int32)
-    layer = image.copy()
-    mask = np.zeros(image.shape[:2], dtype=np.uint8)
-    for i in np.argsort(-centre[:, 2]):  # far to near: nearer faces paint over farther ones
-        cv2.fillConvexPoly(layer, pts[i], colours[i].tolist(), cv2.LINE_8, _SHIFT)
-        cv2.fillConvexPoly(mask, pts[i], 255, cv2.LINE_8, _SHIFT)
-    covered = mask > 0
-    image[covered] = (alpha * layer[covered] + (1 - alpha) * image[covered]).astype(np.uint8)
+    colours = (MESH_BGR[None] * (0.35 + 0.65 * np.clip(cos, 0, 1))[:, None]).astype(np.uint8)
+    block = image[y0:y0 + ids.shape[0], x0:x0 + ids.shape[1]]
+    blended = cv2.addWeighted(colours[ids], alpha, block, 1 - alpha, 0)  # ids -1 pick a colour masked out below
+    np.copyto(block, blended, where=covered[..., None])
     return image
 
 
@@ -118,16 +93,17 @@ def draw_keypoints(image: np.ndarray, detected: np.ndarray | None, fitted: np.nd
     if detected is not None:
         det_ok = np.isfinite(detected).all(1) & (detected[:, 2] >= min_confidence)
     fit_ok = np.isfinite(fitted).all(1) if fitted is not None else np.zeros(0, dtype=bool)
-    if detected is not None and fitted is not None:
-        for k in np.flatnonzero(det_ok & fit_ok):
-            cv2.line(image, tuple(_fixed(fitted[k, :2])), tuple(_fixed(detected[k, :2])), (255, 255, 255), 1, cv2.LINE_AA, _SHIFT)
-    for k in np.flatnonzero(det_ok):
-        cv2.circle(image, tuple(_fixed(detected[k, :2])), radius << _SHIFT, DETECTED_BGR, 2, cv2.LINE_AA, _SHIFT)
-    for k in np.flatnonzero(fit_ok):
-        c = _fixed(fitted[k, :2])
+    # Lines and crosses go to OpenCV as one polyline list each: one call per kind, not per keypoint.
+    if detected is not None and fitted is not None and (pair := det_ok & fit_ok).any():
+        lines = _fixed(np.stack([fitted[pair, :2], detected[pair, :2]], 1))
+        cv2.polylines(image, list(lines), False, (255, 255, 255), 1, cv2.LINE_AA, _SHIFT)
+    for c in _fixed(detected[det_ok, :2]) if det_ok.any() else ():
+        cv2.circle(image, (int(c[0]), int(c[1])), radius << _SHIFT, DETECTED_BGR, 2, cv2.LINE_AA, _SHIFT)
+    if fit_ok.any():
         d = radius << _SHIFT
-        for dx, dy in ((d, d), (d, -d)):
-            cv2.line(image, (int(c[0] - dx), int(c[1] - dy)), (int(c[0] + dx), int(c[1] + dy)), FITTED_BGR, 2, cv2.LINE_AA, _SHIFT)
+        c = _fixed(fitted[fit_ok, :2])[:, None]
+        arms = np.concatenate([c + [[-d, -d], [d, d]], c + [[-d, d], [d, -d]]]).astype(np.int32)
+        cv2.polylines(image, list(arms), False, FITTED_BGR, 2, cv2.LINE_AA, _SHIFT)
     return image
 
 
@@ -149,38 +125,42 @@ def draw_legend(image: np.ndarray, lines: Sequence[tuple[str, tuple[int, int, in
 def render_overlay_frame(image: np.ndarray, camera: Camera, vertices: np.ndarray | None = None,
                          faces: np.ndarray | None = None, detected: np.ndarray | None = None,
                          fitted_points: np.ndarray | None = None, style: str = "shaded", alpha: float = 0.6,
-                         min_confidence: float = 0.3, label: str | None = None, legend: bool = True) -> np.ndarray:
+                         min_confidence: float = 0.3, label: str | None = None, legend: bool = True,
+                         scale: tuple[float, float] = (1.0, 1.0), text_scale: float | None = None) -> np.ndarray:
     """One overlay frame: a new image (``image`` is not modified).
 
     Args:
-        image: (H, W, 3) BGR uint8 footage of ``camera``.
+        image: (H, W, 3) BGR uint8 footage of ``camera``, resized by ``scale`` (sx, sy) from the footage's size.
         vertices: (V, 3) world vertices of the fitted body, or None / NaN (no fit this frame).
         faces: (M, 3) faces to draw (decimated and outward-wound, see :func:`decimate_faces`).
-        detected: (K, 3) detected keypoints (pixels, confidence) of this view, or None.
+        detected: (K, 3) detected keypoints (footage pixels, confidence) of this view, or None.
         fitted_points: (K, 3) world positions of the same keypoints on the fitted body, or None.
         label: text drawn at the bottom-left (camera and frame).
+        text_scale: size of the legend and label (default: from the image height).
     """
     import cv2
 
     out = np.ascontiguousarray(image).copy()
     has_fit = vertices is not None and np.isfinite(vertices).all()
     if has_fit and faces is not None:
-        draw_mesh(out, camera, vertices, faces, style, alpha)
+        draw_mesh(out, camera, vertices, faces, style, alpha, scale)
     fitted_uv = None
     if fitted_points is not None and np.isfinite(fitted_points).all():
-        fitted_uv = project(fitted_points.astype(np.float64), camera.K, camera.dist, camera.R, camera.t)
+        fitted_uv = to_image(project(fitted_points.astype(np.float64), camera.K, camera.dist, camera.R, camera.t), scale)
         fitted_uv[world_to_camera(fitted_points.astype(np.float64), camera.R, camera.t)[:, 2] <= 1e-3] = np.nan
+    if detected is not None:
+        detected = np.concatenate([to_image(detected[:, :2], scale), detected[:, 2:]], 1)
     draw_keypoints(out, detected, fitted_uv, min_confidence, radius=max(3, round(out.shape[0] / 300)))
-    scale = max(0.8, out.shape[0] / 720)
+    ts = text_scale if text_scale is not None else max(0.8, out.shape[0] / 720)
     if legend:
         lines = [("body mesh (fit)", tuple(int(c) for c in MESH_BGR)), ("detected keypoints", DETECTED_BGR),
                  ("fitted body keypoints", FITTED_BGR)]
         if not has_fit:
             lines.append(("no fit in this frame", (80, 80, 255)))
-        draw_legend(out, lines, scale)
+        draw_legend(out, lines, ts)
     if label:
-        cv2.putText(out, label, (int(10 * scale), out.shape[0] - int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.6 * scale, (255, 255, 255), max(1, round(scale)), cv2.LINE_AA)
+        cv2.putText(out, label, (int(10 * ts), out.shape[0] - int(12 * ts)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.6 * ts, (255, 255, 255), max(1, round(ts)), cv2.LINE_AA)
     return out
 
 
@@ -190,17 +170,31 @@ def grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def tile(images: Sequence[np.ndarray], cell: tuple[int, int]) -> np.ndarray:
-    """Images fitted (aspect kept, letterboxed) into ``cell`` (w, h) tiles of a near-square grid."""
+def fit_grid(n: int, aspect: float, box: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The (rows, cols) layout of ``n`` views of width / height ``aspect`` whose cells are largest inside ``box``
+    (w, h), and that cell's (w, h): four portrait views fill a wide box best in one row, four landscape in 2x2."""
+    best = None
+    for rows in range(1, n + 1):
+        cols = math.ceil(n / rows)
+        h = min(box[1] / rows, box[0] / (cols * aspect))
+        if best is None or h > best[0] + 1e-9:
+            best = (h, rows, cols)
+    h, rows, cols = best
+    return (rows, cols), (_even(h * aspect), _even(h))
+
+
+def tile(images: Sequence[np.ndarray], cell: tuple[int, int], shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Images fitted (aspect kept, letterboxed) into ``cell`` (w, h) tiles of a grid (``shape`` (rows, cols),
+    near-square by default)."""
     import cv2
 
-    rows, cols = grid_shape(len(images))
+    rows, cols = shape or grid_shape(len(images))
     cw, ch = cell
     out = np.zeros((rows * ch, cols * cw, 3), dtype=np.uint8)
     for i, img in enumerate(images):
         s = min(cw / img.shape[1], ch / img.shape[0])
         w, h = max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))
-        small = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        small = img if (w, h) == img.shape[1::-1] else cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         r, c = divmod(i, cols)
         y, x = r * ch + (ch - h) // 2, c * cw + (cw - w) // 2
         out[y:y + h, x:x + w] = small
@@ -212,10 +206,12 @@ class OverlayOutputs:
     views: dict[str, Path]  # camera -> MP4
     grid: Path
     frames: int
+    stills: dict[int, Path]  # frame -> PNG of all views (the report's stills)
+    codec: str  # "h264", or "mp4v" without PyAV's encoder
 
 
 def _even(n: float) -> int:
-    return max(2, int(round(n / 2)) * 2)  # mp4v wants even sizes
+    return max(2, int(round(n / 2)) * 2)  # yuv420p halves both sizes
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,28 +221,62 @@ class OverlayScene:
     session: object  # mocap.session.Session
     rig: object  # CameraRig
     cameras: tuple[str, ...]
-    frames: np.ndarray  # (F',) frame indices
-    faces: np.ndarray  # (M, 3) decimated, outward
-    vertices: np.ndarray  # (F', V, 3) world; NaN for frames without a fit
+    frames: np.ndarray  # (F',) frame indices, increasing
+    faces: np.ndarray  # (M, 3) decimated, outward, indexing ``vertices``
+    vertices: np.ndarray  # (F', V', 3) world, the decimated mesh's vertices; NaN for frames without a fit
     points: np.ndarray | None  # (F', K, 3) world keypoints of the fitted body, detector format
     detections: np.ndarray | None  # (F, V, K, 3) detected keypoints, all frames
     style: str
 
-    def images(self) -> Iterator[tuple[int, list[np.ndarray]]]:
-        """(frame index, per-view overlay images at footage resolution), frame by frame."""
+    def footage_size(self, camera: str) -> tuple[int, int]:
+        info = next(v.info for v in self.session.views if v.camera == camera)
+        return info.width, info.height
+
+    def footage(self, sizes: dict[str, tuple[int, int]], preview: bool = False) -> Iterator[tuple[int, int, list[np.ndarray]]]:
+        """(position in ``frames``, frame index, per-view footage resized to ``sizes[camera]`` (w, h)), frame by frame;
+        each video is decoded once, from the first frame drawn to the last."""
+        from mocap.io.video import read_frames_resized
+
         views = {v.camera: v for v in self.session.views}
-        readers = {c: _frames_at(views[c].info.path, self.frames) for c in self.cameras}
-        for n, f in enumerate(self.frames):
-            out = []
-            for v, c in enumerate(self.cameras):
-                image = next(readers[c], None)
-                if image is None:
-                    raise InputDataError(f"{views[c].info.path}: ended before frame {f}")
-                det = self.detections[f, v] if self.detections is not None else None
-                pts = self.points[n] if self.points is not None else None
-                out.append(render_overlay_frame(image, self.rig[c], self.vertices[n], self.faces, det, pts,
-                                                self.style, label=f"{c}  frame {f}"))
-            yield int(f), out
+        start, stop = int(self.frames[0]), int(self.frames[-1]) + 1
+        readers = [read_frames_resized(views[c].info.path, sizes[c], start, stop, preview) for c in self.cameras]
+        n = 0
+        for f in range(start, stop):
+            images = [next(r) for r in readers]
+            if f == self.frames[n]:
+                yield n, f, images
+                n += 1
+
+    def draw(self, n: int, v: int, image: np.ndarray, legend: bool = True, text_scale: float | None = None) -> np.ndarray:
+        """Frame ``frames[n]`` of view ``v`` drawn over ``image`` (that view's footage at any size)."""
+        c = self.cameras[v]
+        w, h = self.footage_size(c)
+        f = int(self.frames[n])
+        det = self.detections[f, v] if self.detections is not None else None
+        pts = self.points[n] if self.points is not None else None
+        return render_overlay_frame(image, self.rig[c], self.vertices[n], self.faces, det, pts, self.style,
+                                    label=f"{c}  frame {f}", legend=legend, scale=(image.shape[1] / w, image.shape[0] / h),
+                                    text_scale=text_scale)
+
+    def images(self, sizes: dict[str, tuple[int, int]] | None = None) -> Iterator[tuple[int, list[np.ndarray]]]:
+        """(frame index, per-view overlay images at ``sizes`` (footage resolution by default)), frame by frame."""
+        sizes = sizes or {c: self.footage_size(c) for c in self.cameras}
+        for n, f, footage in self.footage(sizes):
+            yield f, [self.draw(n, v, img) for v, img in enumerate(footage)]
+
+    def still(self, n: int, footage: Sequence[np.ndarray], box: tuple[int, int] = STILL_BOX) -> np.ndarray:
+        """All views of ``frames[n]`` in one image that fits ``box`` (w, h), each view drawn at its cell's size."""
+        import cv2
+
+        aspect = max(w / h for w, h in map(self.footage_size, self.cameras))
+        shape, cell = fit_grid(len(self.cameras), aspect, box)
+        drawn = []
+        for v, img in enumerate(footage):
+            w, h = self.footage_size(self.cameras[v])
+            s = min(cell[0] / w, cell[1] / h)
+            small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+            drawn.append(self.draw(n, v, small, legend=False, text_scale=max(0.9, cell[1] / 450)))
+        return tile(drawn, cell, shape)
 
 
 def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
@@ -284,70 +314,68 @@ def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
     # Wireframes need larger faces than shading to stay readable.
     cell_m = 0.025 if style == "shaded" else 0.05
     faces = outward_faces(rest, decimate_faces(rest, np.asarray(body.faces, dtype=np.int64), cell_m))
+    # Only the decimated mesh's vertices are kept (about a fifth): less to project per view and to hold.
+    used, faces = np.unique(faces, return_inverse=True)
     points = keypoints_world(body, result, kp.format, idx) if kp is not None else None
-    return OverlayScene(session, rig, cams, idx, faces, body_vertices(body, result, idx), points,
-                        kp.keypoints if kp is not None else None, style)
+    return OverlayScene(session, rig, cams, idx, faces.reshape(-1, 3), body_vertices(body, result, idx)[:, used],
+                        points, kp.keypoints if kp is not None else None, style)
 
 
 def write_overlays(session_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, style: str = "shaded",
                    frames: slice | Sequence[int] | None = None, scale: float = 0.5, grid_height: int = 1080,
-                   progress: Callable[[int, int], None] | None = None) -> OverlayOutputs:
-    """Write ``<out_dir>/<camera>.mp4`` per view and ``<out_dir>/grid.mp4`` (default ``output/overlay``).
+                   progress: Callable[[int, int], None] | None = None,
+                   stills: Sequence[int] | None = None) -> OverlayOutputs:
+    """Write ``<out_dir>/<camera>.mp4`` per view, ``<out_dir>/grid.mp4`` (default ``output/overlay``), the stills
+    ``<out_dir>/stills/frame_<f>.png`` and ``<out_dir>/overlay.json`` (what was drawn, from which fit).
 
     Reads the session's footage, ``calibration.toml``, ``output/keypoints2d.h5`` (optional) and
     ``output/smpl.npz``. ``scale`` resizes the per-view videos (1 = footage resolution); ``frames`` (a slice or
-    indices) selects frames, all by default.
+    indices) selects frames, all by default; ``stills``: frames to save as stills (default: the report's,
+    :func:`mocap.viz.quality.still_frames`), among those drawn.
     """
-    import cv2
+    from mocap.io.video_writer import video_writers
+    from mocap.viz.quality import still_frames
+    from mocap.viz.result import load_result
 
+    wall, cpu = time.perf_counter(), time.process_time()
     scene = load_scene(session_dir, style, frames)
     session, cams = scene.session, scene.cameras
     out_dir = Path(out_dir) if out_dir is not None else session.output_dir / "overlay"
-    views = {v.camera: v for v in session.views}
-    sizes = {c: (_even(views[c].info.width * scale), _even(views[c].info.height * scale)) for c in cams}
+    sizes = {c: tuple(_even(n * scale) for n in scene.footage_size(c)) for c in cams}
     rows, cols = grid_shape(len(cams))
-    aspect = max(sizes[c][0] / sizes[c][1] for c in cams)
+    aspect = max(w / h for w, h in sizes.values())
     cell = (_even(grid_height / rows * aspect), _even(grid_height / rows))
     paths = {c: out_dir / f"{c}.mp4" for c in cams}
     specs = {**{c: (paths[c], sizes[c]) for c in cams}, "grid": (out_dir / "grid.mp4", (cell[0] * cols, cell[1] * rows))}
-    fps = session.fps or 30.0
-    with _video_writers(specs, fps) as writers:
-        for n, (f, images) in enumerate(scene.images()):
-            tiles = [cv2.resize(img, sizes[c], interpolation=cv2.INTER_AREA) for c, img in zip(cams, images)]
-            for c, img in zip(cams, tiles):
+    if stills is None:
+        stills = still_frames(load_result(session.output("smpl")), session.num_frames)
+    want = set(int(f) for f in stills) & set(scene.frames.tolist())
+    still_paths: dict[int, Path] = {}
+    # Preview decoding (no deblocking) only where the video shrinks the footage enough to hide it.
+    preview = scale <= 0.5
+    with video_writers(specs, session.fps or 30.0) as writers:
+        for n, f, footage in scene.footage(sizes, preview):
+            drawn = [scene.draw(n, v, img) for v, img in enumerate(footage)]
+            for c, img in zip(cams, drawn):
                 writers[c].write(img)
-            writers["grid"].write(tile(tiles, cell))
+            writers["grid"].write(tile(drawn, cell))
+            if f in want:
+                still_paths[f] = _write_png(out_dir / "stills" / f"frame_{f:06d}.png", scene.still(n, footage))
             if progress:
                 progress(n + 1, len(scene.frames))
-    return OverlayOutputs(paths, out_dir / "grid.mp4", len(scene.frames))
+    codec = next(iter(writers.values())).codec
+    manifest = {"fit": str(session.output("smpl").resolve()), "frames": [int(scene.frames[0]), int(scene.frames[-1]) + 1],
+                "drawn": len(scene.frames), "codec": codec, "style": style,
+                "stills": {str(f): p.relative_to(out_dir).as_posix() for f, p in sorted(still_paths.items())},
+                "seconds": round(time.perf_counter() - wall, 2), "cpu_seconds": round(time.process_time() - cpu, 2)}
+    write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2))
+    return OverlayOutputs(paths, out_dir / "grid.mp4", len(scene.frames), still_paths, codec)
 
 
-def _frames_at(path: Path, idx: np.ndarray):
-    """Frames ``idx`` (increasing) of a video or image folder, read sequentially."""
-    from mocap.io.video import read_frames
-
-    wanted = iter(idx.tolist())
-    target = next(wanted, None)
-    for i, frame in enumerate(read_frames(path, int(idx[0]), int(idx[-1]) + 1), start=int(idx[0])):
-        if i == target:
-            yield frame
-            target = next(wanted, None)
-            if target is None:
-                return
-
-
-@contextlib.contextmanager
-def _video_writers(specs: dict[str, tuple[Path, tuple[int, int]]], fps: float):
-    """mp4v ``cv2.VideoWriter`` per key of ``specs`` (path, (w, h)); every file lands atomically on success."""
+def _write_png(path: Path, image: np.ndarray) -> Path:
     import cv2
 
-    with contextlib.ExitStack() as stack:
-        writers = {}
-        for key, (path, size) in specs.items():
-            tmp = stack.enter_context(atomic_path(path))
-            w = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
-            if not w.isOpened():
-                raise InputDataError(f"{path}: OpenCV cannot write an mp4v video here")
-            stack.callback(w.release)  # runs before the atomic rename registered above it
-            writers[key] = w
-        yield writers
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise InputDataError(f"{path}: cannot write a PNG here")
+    return path
