@@ -82,15 +82,14 @@ def run_step(root: Path, step: str, steps: tuple[str, ...], force: bool) -> Step
 
 
 def session_metrics(root: Path, record: SessionRecord) -> None:
-    """Frames, mean reprojection error per view and people fitted, from the files the session holds."""
+    """Frames, mean reprojection error per view (the main subject's) and people fitted, from ``smpl.npz``."""
     from mocap.io.smpl_npz import load_sequence
 
     smpl = root / "output" / "smpl.npz"
-    people = sorted((root / "output" / "people").glob("*/smpl.npz"))
-    record.people = len(people) or int(smpl.is_file())
     if not smpl.is_file():
         return
     seq = load_sequence(smpl)
+    record.people = len(seq.meta.get("people") or [0])  # `mocap run` lists every person it fitted there
     record.frames = seq.num_frames
     err, cams = seq.extra.get("reprojection_error_px"), seq.extra.get("camera_names")
     if err is not None and cams is not None:
