@@ -32,7 +32,7 @@ from pathlib import Path
 
 def mocap(*args: str) -> None:
     cmd = [sys.executable, "-m", "mocap.cli", *args]
-    print("$ mocap", " ".join(args), flush=True)  # flushed: the table's lines come after the commands they need
+    print("$ mocap", " ".join(args), flush=True)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
