@@ -234,6 +234,24 @@ def test_unreadable_keypoints_file_is_replaced(session):
     assert read_keypoints(s.output("keypoints")).cameras == ("cam1",)
 
 
+def test_cli_masks_and_max_people_reach_the_file(session):
+    """Masks are stored by default (one empty slot per frame here: nobody in these videos), not with
+    --no-masks; the settings are part of what makes a view done, so changing them redoes it."""
+    r = runner.invoke(app, ["detect", str(session), "--views", "cam1", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    path = session / "output" / "keypoints2d.h5"
+    with h5py.File(path) as f:
+        assert f["cam1/masks"].shape == (FRAMES, 1, 128, 128) and f["cam1/mask_boxes"].shape == (FRAMES, 1, 4)
+    r = runner.invoke(app, ["detect", str(session), "--views", "cam1", "--workers", "1", "--no-masks", "--max-people", "2"])
+    assert r.exit_code == 0 and "already detected" not in r.output, r.output
+    with h5py.File(path) as f:
+        assert "masks" not in f["cam1"]
+        meta = kh5.read_view_meta(path)[1]["cam1"]
+    assert meta["max_people"] == 2 and meta["masks"] is False and meta["graph"] == "tasks-pose-landmarker"
+    r = runner.invoke(app, ["detect", str(session), "--max-people", "0"])
+    assert r.exit_code == 2 and "--max-people must be at least 1" in r.output
+
+
 def test_wrong_header_is_read_by_load_and_refused_by_detect(tmp_path):
     # A truncated AVI keeps its header's count: Session.load trusts the header (no decoding), detect decodes
     # every frame anyway, finds fewer and names the file.
