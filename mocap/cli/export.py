@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from mocap.cli._base import app, console, err_console, frame_ranges, progress_bar, styled, warn
-from mocap.errors import ConfigError
+from mocap.errors import ConfigError, about
 
 
 
@@ -45,7 +45,8 @@ def export(
     seq, notes = load_motion(result, body=body, gender=gender, up=input_up)
     for note in notes:
         err_console.print(styled("note:", "yellow", note), soft_wrap=True)
-    seq, held = hold_invalid_frames(seq)
+    with about(result):
+        seq, held = hold_invalid_frames(seq)
     if held.any():
         warn(f"{result}: {int(held.sum())} of {seq.num_frames} frames had NaN values and hold the last valid pose "
              f"(frames {frame_ranges(held)})")

@@ -20,7 +20,7 @@ import torch
 from mocap import __version__
 from mocap.body.model import JOINT_NAMES, BodyModel, load_body
 from mocap.config import SessionConfig, load_config, read_yaml, to_dict
-from mocap.errors import ConfigError, FittingError, InputDataError, MissingDependencyError, MocapWarning, listing
+from mocap.errors import ConfigError, FittingError, about, InputDataError, MissingDependencyError, MocapWarning, listing
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
@@ -221,8 +221,9 @@ def run_session(root: Path, views: int | None = None, shape: Path | None = None,
                                                    inp.checkpoint, betas, progress, first_frame=inp.first_frame)
         start = result.params
     if inp.pipeline.updater != "refit":
-        result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
-                              start=start)
+        with about(inp.root / "output" / "keypoints2d.h5"):  # the fit's errors are about these detections
+            result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
+                                  start=start)
     result = dataclasses.replace(result, swaps=inp.swaps)
     part = None if frames is None else (inp.first_frame, inp.first_frame + inp.keypoints.num_frames)
     out = Path(output) if output is not None else default_output(inp.root, part)
@@ -288,7 +289,8 @@ def shape_session(root: Path, frames: str, output: Path, views: int | None = Non
     """Fit one betas vector to ``frames`` of the session from all views and write it to ``output``."""
     inp = load_inputs(root, views, pipeline)
     idx = parse_frames(frames, inp.keypoints.num_frames)
-    res = fit_shape(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, idx, progress)
+    with about(inp.root / "output" / "keypoints2d.h5"):
+        res = fit_shape(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, idx, progress)
     save_subject(output, SubjectShape(betas=res.betas.double().numpy(), gender=inp.body.gender,
                                       surface_model=inp.body.name, error_px=float(res.error_px), frames=res.frames,
                                       meta=_metadata(inp, {"frames": frames})))
