@@ -6,9 +6,10 @@ Each motion: a synthetic session (4 cameras, noise 3 px, 5 % outliers, 10 % occl
 keypoints) fitted by
 
 - ``triangulation+IK``: the initialisation alone (triangulation, then a short IK fit; 0 feedback iterations);
-- ``average plain``: per-view updates merged by plain means (ReFit section 3.5);
-- ``average weighted``: per-view, per-joint weights from each view's evidence;
-- ``joint``: one Levenberg-Marquardt step over all views per iteration;
+- ``average weighted``: per-view updates merged with per-view, per-joint weights (ReFit section 3.5; the
+  default before the temporal prior, the baseline of this run);
+- ``joint``: one Levenberg-Marquardt step over all views per iteration, frame by frame;
+- ``joint + temporal``: the same over windows of frames with the joint-acceleration prior (the default);
 
 each without a shape (betas fitted on 30 frames, then held) and with ``--shape`` = the TRUE betas (Shape
 ReFit with a perfect subject file, the upper bound of a good `mocap shape`). Metrics from `mocap.eval`
@@ -31,14 +32,16 @@ from mocap.eval.evaluate import evaluate_sequences
 from mocap.eval.loaders import BodySequence, load_sequence
 from mocap.fitting.run import load_inputs
 from mocap.fitting.sequence import fit_sequence
+from mocap.fitting.temporal import TemporalConfig
 from mocap.synth.session import SynthConfig, synthesize
 
 MOTIONS = ("walk", "squat", "jumping_jacks", "arm_raise", "turn", "mixed")
+OFF = TemporalConfig(accel_sigma=0.0)
 METHODS = {
-    "triangulation+IK": dict(iterations=0),
-    "average plain": dict(combine="average", weighting="plain"),
-    "average weighted": dict(combine="average", weighting="information"),
-    "joint": dict(combine="joint"),
+    "triangulation+IK": dict(iterations=0, temporal=OFF),
+    "average weighted": dict(combine="average", weighting="information", temporal=OFF),
+    "joint": dict(combine="joint", temporal=OFF),
+    "joint + temporal (default)": dict(),
 }
 KEYS = ("mpjpe", "pa_mpjpe", "pve", "accel_error")
 
@@ -69,7 +72,7 @@ def run_motion(motion: str, frames: int, root: Path, seed: int) -> list[dict]:
             m = evaluate_sequences(as_sequence(res, inp.body), gt, inp.body, inp.body)
             rows.append(dict(motion=motion, method=method, shape=shape, fps=frames / seconds, cpu_ms=1000 * cpu / frames,
                              **{k: getattr(m, k) for k in KEYS}))
-            print(f"  {motion:14s} {method:17s} shape={'true' if shape else 'fit '} "
+            print(f"  {motion:14s} {method:26s} shape={'true' if shape else 'fit '} "
                   + " ".join(f"{k}={rows[-1][k]:6.1f}" for k in KEYS) + f" fps={rows[-1]['fps']:5.1f} cpu={rows[-1]['cpu_ms']:5.1f} ms/frame", flush=True)
     return rows
 

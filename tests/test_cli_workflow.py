@@ -50,8 +50,10 @@ def test_shell_completion_is_on():
     assert res.exit_code == 0 and "_MOCAP_COMPLETE=complete_bash" in res.output
     env = {"_MOCAP_COMPLETE": "complete_bash", "COMP_WORDS": "mocap cal", "COMP_CWORD": "1"}
     assert runner.invoke(app, [], prog_name="mocap", env=env).output.split() == ["calibrate"]
-    env = {"_MOCAP_COMPLETE": "complete_bash", "COMP_WORDS": "mocap detect run --fo", "COMP_CWORD": "3"}
-    assert runner.invoke(app, [], prog_name="mocap", env=env).output.split() == ["--force"]
+    for words, completed in (("mocap detect run --fo", "--force"), ("mocap detect session/ --fo", "--force"),
+                             ("mocap calibrate session/ --sq", "--square"), ("mocap run session/ --fr", "--frames")):
+        env = {"_MOCAP_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "3"}
+        assert runner.invoke(app, [], prog_name="mocap", env=env).output.split() == [completed], words
 
 
 def test_init_writes_every_key_commented(tmp_path):
@@ -147,3 +149,19 @@ def test_keypoint_exchange_without_footage(tmp_path, fit_session):
     empty.mkdir()
     res = runner.invoke(app, ["detect", str(empty)])  # detection itself still needs footage
     assert res.exit_code == 2 and "no footage found" in res.output
+
+
+def test_session_without_footage(tmp_path, fit_session):
+    """``Session.load(footage=False)``: no views, cameras from session.yaml, image sizes from calibration.toml."""
+    from mocap.errors import InputDataError
+    from mocap.session import Session
+
+    root = fit_session[0]
+    s = Session.load(root, footage=False)
+    assert s.views == () and s.num_frames == 0 and s.fps == 30.0 and s.cameras == ()
+    assert s.image_sizes() == {f"cam{v}": (1280, 720) for v in range(4)}
+    with pytest.raises(InputDataError, match="no footage found"):
+        Session.load(root)
+    (tmp_path / "session.yaml").write_text("cameras: [cam2, cam0]\n")
+    bare = Session.load(tmp_path, footage=False)
+    assert bare.cameras == ("cam2", "cam0") and bare.image_sizes() == {}

@@ -123,8 +123,8 @@ def test_select_views_drops_a_miscalibrated_camera():
 
 
 def test_pipeline_preset_and_overrides():
-    cfg = load_pipeline("keypoints", {"fit": {"combine": "joint", "priors": {"pose": 2.0}}})
-    assert cfg.fit.combine == "joint" and cfg.fit.priors.pose == 2.0 and cfg.fit.iterations == 10
+    cfg = load_pipeline("keypoints", {"fit": {"combine": "average", "priors": {"pose": 2.0}}})
+    assert cfg.fit.combine == "average" and cfg.fit.priors.pose == 2.0 and cfg.fit.iterations == 10
     with pytest.raises(ConfigError, match="iteratons"):
         load_pipeline("keypoints", {"fit": {"iteratons": 3}})
     with pytest.raises(ConfigError, match="no such pipeline"):

@@ -49,3 +49,12 @@ def test_plot_with_ground_truth(tmp_path):
 def test_missing_result_is_a_clear_error(tmp_path):
     out = CliRunner().invoke(app, ["viz", "plot", str(tmp_path / "nope.npz")])
     assert out.exit_code == 2 and "nope.npz" in out.output
+
+
+def test_joint_angles_match_scipy_rotation_magnitudes():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(5)
+    poses = rng.normal(0, 1, (20, 24, 3)) * rng.uniform(0, 3 * np.pi, (20, 24, 1)) / np.sqrt(3)
+    expected = np.degrees(Rotation.from_rotvec(poses.reshape(-1, 3)).magnitude()).reshape(20, 24)
+    np.testing.assert_allclose(joint_angles(poses), expected, atol=1e-9)

@@ -20,15 +20,7 @@ from smplx.lbs import batch_rigid_transform, lbs
 from mocap.errors import InputDataError, MissingDependencyError
 from mocap.rotations import axis_angle_to_matrix
 
-NUM_JOINTS = 24
-NUM_BETAS = 10
-JOINT_NAMES = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hand", "right_hand",
-)
-PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+from mocap.body.skeleton import JOINT_NAMES, NUM_BETAS, NUM_JOINTS, PARENTS  # noqa: F401  (re-exported)
 ASSETS = Path(__file__).parent / "assets"
 OPEN_BODY_FILE = ASSETS / "open_body_neutral.npz"
 SMPL_KEYS = ("v_template", "f", "J_regressor", "weights", "shapedirs", "posedirs", "kintree_table")

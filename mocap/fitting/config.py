@@ -15,6 +15,7 @@ from mocap.config import load_config, read_yaml
 from mocap.errors import ConfigError
 from mocap.fitting.priors import PriorConfig
 from mocap.fitting.solver import RobustConfig
+from mocap.fitting.temporal import TemporalConfig
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,10 @@ class SmoothingConfig:
 class FitConfig:
     iterations: int = 10
     """Feedback-update iterations per frame (ReFit's T)."""
-    combine: Literal["average", "joint"] = "average"
-    """average: one damped Gauss-Newton update per view, merged by multi-view averaging (ReFit 3.5);
-    joint: one Levenberg-Marquardt step over all views at once."""
+    combine: Literal["average", "joint"] = "joint"
+    """joint: one Levenberg-Marquardt step over all views at once (the precision-weighted average of the views'
+    Gauss-Newton proposals, see docs/fitting.md), over a window of frames with the temporal prior;
+    average: one damped Gauss-Newton update per view, merged by multi-view averaging (ReFit 3.5)."""
     weighting: Literal["plain", "information"] = "information"
     """plain: ReFit's plain means; information: each view weighted per joint by how much its keypoints
     constrain that joint (the trace of its block of J^T W J), so a view that cannot see a limb does not move it."""
@@ -82,6 +84,7 @@ class FitConfig:
     ik: IKConfig = field(default_factory=IKConfig)
     triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
     threads: int = 1
     """torch CPU threads while fitting (restored after). The solver's many small batched products gain
     nothing from more, and spinning threads cost several times the work on a busy machine; 0 keeps torch's."""

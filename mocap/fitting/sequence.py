@@ -21,6 +21,7 @@ from mocap.fitting.config import FitConfig
 from mocap.fitting.initialize import initialize
 from mocap.fitting.params import BodyParams
 from mocap.fitting.solver import BodyPoints, Cameras
+from mocap.fitting.temporal import Window
 from mocap.fitting.triangulation import triangulate
 from mocap.fitting.updater import IterationStats, participating_views, refine
 from mocap.io.keypoints_h5 import Keypoints2D
@@ -115,8 +116,10 @@ def fit_shape(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitCo
     """One betas vector for the subject, from ``frames`` (default: up to ``cfg.shape_frames`` frames spread
     over the sequence among those seen by enough views).
 
-    Every frame is fitted with free betas by the multi-view loop (betas averaged over views at each
-    iteration); the subject's betas are the mean over frames weighted by the number of views.
+    With the joint step (``combine: joint``), the frames of a batch share one betas vector whose prior counts
+    once (:func:`~mocap.fitting.solver.shared_betas_solve`). With averaged updates every frame is fitted with
+    free betas by the multi-view loop (betas averaged over views at each iteration). The subject's betas are the
+    mean over frames (batches) weighted by the number of views.
     """
     with _threads(cfg.threads):
         return _fit_shape(kp, rig, body, spec, cfg, frames, progress)
@@ -133,11 +136,14 @@ def _fit_shape(kp, rig, body, spec, cfg, frames, progress) -> ShapeResult:
     if len(good) == 0:
         raise FittingError(f"no frame is seen by {cfg.min_views} views with {cfg.min_keypoints} keypoints each; cannot fit a shape")
     cams = Cameras.from_rig(rig, body.dtype)
+    shared = cfg.combine == "joint"
     fitted = []
     for i, idx in enumerate(_batches(good, cfg.batch_size)):
         t = torch.as_tensor(idx)
         p, _ = initialize(points, obs.X[t], torch.zeros(10, dtype=body.dtype), False, cfg.ik, cfg.priors)
-        fitted.append(refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=False))
+        if shared:  # one betas vector for the batch, starting from the mean of the IK fits
+            p = BodyParams(p.global_orient, p.body_pose, p.betas.mean(0).expand_as(p.betas), p.transl)
+        fitted.append(refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=False, shared_betas=shared))
         if progress:
             progress(min((i + 1) * cfg.batch_size, len(good)), len(good))
     p = BodyParams.cat(fitted)
@@ -196,6 +202,7 @@ def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> Fi
                      betas.expand(F, 10), nan[:, None].expand(F, 3).clone())
     stats: list[tuple[np.ndarray, list[IterationStats]]] = []
     warm: BodyParams | None = None
+    anchor = _no_anchor(body.dtype)
     done = 0
     for idx in _batches(frames, cfg.batch_size):
         t = torch.as_tensor(idx)
@@ -209,11 +216,14 @@ def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> Fi
         if warm is None and done > 0:  # the first batch's cold start is no reinitialisation
             flags[idx[0]] |= FLAGS["reinitialized"]
         batch_stats: list[IterationStats] | None = [] if debug else None
-        p = refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats)
+        window = Window(t, float(kp.fps), *anchor)
+        p = refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats, window=window)
         _, at_body = reprojection_error(points, cams, p, obs.uv[t], obs.conf[t])
         poor = (at_body > cfg.lost_error).numpy()
         flags[idx[poor]] |= FLAGS["poor_fit"]
         warm = None if poor[-1] else p.index(slice(-1, None))
+        # The next window's acceleration prior joins on to this one's last two frames unless it was lost.
+        anchor = _no_anchor(body.dtype) if poor[-1] else (t[-2:], body.points(*_tail(p, 2))[0])
         if debug:
             stats.append((idx, batch_stats))
         for k in ("global_orient", "body_pose", "transl"):
@@ -231,6 +241,15 @@ def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> Fi
     diagnostics = _diagnostics(stats, F, V, cfg.iterations) if debug else {}
     return FitResult(out, betas, px.numpy(), obs.voting.numpy() & valid[:, None], flags, tuple(kp.cameras),
                      float(kp.fps), held, diagnostics)
+
+
+def _no_anchor(dtype) -> tuple[Tensor, Tensor]:
+    return torch.zeros(0, dtype=torch.long), torch.zeros(0, 24, 3, dtype=dtype)
+
+
+def _tail(p: BodyParams, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    q = p.index(slice(-n, None))
+    return q.global_orient, q.body_pose, q.betas, q.transl
 
 
 def _finite_or_rest(p: BodyParams) -> BodyParams:

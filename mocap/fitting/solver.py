@@ -177,6 +177,25 @@ def damped_solve(H: Tensor, g: Tensor, damping: float) -> Tensor:
     return torch.where((info == 0)[..., None], step, torch.zeros_like(step))
 
 
+def shared_betas_solve(H: Tensor, g: Tensor, damping: float) -> Tensor:
+    """Damped Gauss-Newton steps ``(B, P)`` of ``B`` frames whose last 10 unknowns (betas) are one vector shared
+    by all frames: ``H`` (B, P, P), ``g`` (B, P) per-frame normal equations (the betas prior counted once over
+    the frames). The betas step solves the Schur complement ``sum_t (D_t - C_t^T A_t^-1 C_t)``; each frame's
+    pose step then follows from it. Frames whose block fails to factor are left out (zero step)."""
+    d = torch.diagonal(H, dim1=-2, dim2=-1)
+    H = H + torch.diag_embed(damping * (d + 1e-6))
+    A, C, D = H[:, :-10, :-10], H[:, :-10, -10:], H[:, -10:, -10:]
+    L, info = torch.linalg.cholesky_ex(A)
+    ok = (info == 0).to(H.dtype)[:, None, None]
+    AiC = torch.cholesky_solve(C, L) * ok  # (B, P-10, 10)
+    Aiga = torch.cholesky_solve(g[:, :-10, None], L) * ok  # (B, P-10, 1)
+    S = (ok * (D - C.transpose(-1, -2) @ AiC)).sum(0)
+    rhs = (ok * (g[:, -10:, None] - C.transpose(-1, -2) @ Aiga)).sum(0)
+    db = -torch.linalg.solve(S, rhs)  # (10, 1)
+    da = -(Aiga + AiC @ db)
+    return torch.cat([da[..., 0], db[:, 0].expand(len(g), 10)], -1) * ok[..., 0]
+
+
 def joint_information(H_data: Tensor) -> Tensor:
     """``(*, P, P)`` data normal matrix -> ``(*, 24)`` trace of each joint's rotation block (joint 0 = root).
 

@@ -16,7 +16,8 @@ from torch import Tensor
 from mocap.fitting.averaging import Proposals, average_proposals
 from mocap.fitting.config import FitConfig
 from mocap.fitting.params import BodyParams
-from mocap.fitting.solver import BodyPoints, Cameras, damped_solve, joint_information, linearize
+from mocap.fitting.solver import BodyPoints, Cameras, damped_solve, joint_information, linearize, shared_betas_solve
+from mocap.fitting.temporal import Window, accel_system, frame_share, window_solve
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def participating_views(conf: Tensor, min_keypoints: int) -> Tensor:
 
 
 def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor, cfg: FitConfig,
-           hold_betas: bool, stats: list[IterationStats] | None = None) -> BodyParams:
+           hold_betas: bool, stats: list[IterationStats] | None = None, window: Window | None = None,
+           shared_betas: bool = False) -> BodyParams:
     """Run ``cfg.iterations`` feedback-update iterations from ``p``.
 
     Args:
@@ -43,6 +45,11 @@ def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: T
         conf: ``(B, V, K)`` confidence times keypoint weight, 0 where not detected.
         hold_betas: Shape ReFit: betas are never updated and come out bit-identical.
         stats: when a list is given, one :class:`IterationStats` per iteration is appended.
+        window: where the frames sit in time: turns on the acceleration prior (:mod:`mocap.fitting.temporal`),
+            solved over the whole batch by the joint step, or per frame with neighbours held by the averaged one.
+        shared_betas: with free betas and the joint step, one betas vector for all ``B`` frames (their betas
+            must start equal), its prior counted once: the evidence of every frame adds up against the prior,
+            instead of each frame's betas being shrunk by the whole prior and then averaged.
     """
     voting = participating_views(conf, cfg.min_keypoints)  # (B, V)
     n_voting = voting.sum(1)
@@ -52,10 +59,21 @@ def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: T
         lin = linearize(points, cams, p, uv, conf, with_betas, cfg.priors, cfg.robust)
         Hd, gd = lin.data_normal()  # (B, V, P, P), (B, V, P)
         Hp, gp = lin.prior_normal()  # (B, P, P), (B, P)
+        acc = None if window is None else accel_system(points.body, p, window, cfg.temporal, gp.shape[-1])
         if cfg.combine == "joint":
-            new = p.retract(damped_solve(Hd.sum(1) + Hp, gd.sum(1) + gp, cfg.damping), with_betas)
+            H, g = Hd.sum(1) + Hp, gd.sum(1) + gp
+            if shared_betas and with_betas:
+                step = shared_betas_solve(*_prior_once(H, g, p.betas, active, cfg.priors.betas), cfg.damping)
+            elif acc is None:
+                step = damped_solve(H, g, cfg.damping)
+            else:
+                step = window_solve(H, g, acc, cfg.damping)
+            new = p.retract(step, with_betas)
             spread = torch.zeros(len(p))
         else:
+            if acc is not None:
+                Ha, ga = frame_share(acc)
+                Hp, gp = Hp + Ha, gp + ga
             new, spread = _averaged_update(p, lin, Hd, gd, Hp, gp, voting, n_voting, cams, cfg, with_betas)
         if hold_betas:
             new = BodyParams(new.global_orient, new.body_pose, p.betas, new.transl)
@@ -65,6 +83,18 @@ def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: T
             stats.append(IterationStats(err, torch.where(active, step, 0.0), spread))
         p = new.where(active, p)
     return p
+
+
+def _prior_once(H: Tensor, g: Tensor, betas: Tensor, active: Tensor, weight: float) -> tuple[Tensor, Tensor]:
+    """Per-frame systems ``(B, P, P)``, ``(B, P)`` whose betas rows carry ``1/n`` of the betas prior each (so
+    it counts once over the ``n`` active frames); inactive frames contribute nothing. The Gaussian betas
+    prior (``weight * |betas|^2``) is the only term of the priors on the betas columns."""
+    keep = active.to(H.dtype)
+    drop = weight * (1 - 1 / keep.sum().clamp_min(1))
+    H, g = H.clone(), g.clone()
+    H[:, -10:, -10:] -= drop * torch.eye(10, dtype=H.dtype)
+    g[:, -10:] -= drop * betas
+    return H * keep[:, None, None], g * keep[:, None]
 
 
 def _averaged_update(p, lin, Hd, gd, Hp, gp, voting, n_voting, cams, cfg, with_betas):

@@ -4,6 +4,15 @@ glTF's own conventions match ours: metres, y up, a character faces +z. Joint nod
 (identity rest rotations, as SMPL), the skin's inverse bind matrices are the inverse rest translations, and the
 animation has one rotation channel per joint plus the root's translation, sampled at ``i / fps`` with LINEAR
 interpolation (slerp). Data are float32, as glTF requires.
+
+Skin influences: SMPL-style bodies give some vertices more than 4 weights (the bundled body: 539 of 13,718
+vertices, up to 7, around the spine, collars and shoulders). glTF stores them in sets of four
+(JOINTS_0/WEIGHTS_0, JOINTS_1/WEIGHTS_1); readers of every set (Blender, Babylon.js, Assimp) skin exactly.
+three.js reads the first set only and renormalises it, so the first set holds each vertex's four largest
+weights: there the vertices with at most 4 weights stay exact and the others land within 17 mm at worst
+(99.3-99.6 % of the vertices within 1 mm on the synthetic motions; benchmarks/glb_influences.py). Writing four
+weights only would cost the exact readers that accuracy and gain three.js nothing: no choice of 4 rigid joints
+per vertex (other subsets, least-squares weights) came closer in our trials.
 """
 
 from __future__ import annotations
@@ -92,7 +101,8 @@ def write_glb(path: str | os.PathLike, seq: SmplSequence, rig: Rig, name: str = 
 def _influence_sets(weights: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(V, J)`` weights -> sets of four ``(joint ids (V, 4), weights (V, 4))``, as many as the busiest vertex needs.
 
-    Weights are renormalised to sum to one, which glTF requires.
+    Largest weights first, so that a reader of the first set only (three.js) gets each vertex's four largest
+    (module docstring). Weights are renormalised to sum to one over all sets, which glTF requires.
     """
     n = max(int((weights > 0).sum(1).max()), 1)
     n = -(-n // 4) * 4

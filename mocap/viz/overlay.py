@@ -27,6 +27,7 @@ import numpy as np
 from mocap.cameras import Camera, project, world_to_camera
 from mocap.errors import InputDataError
 from mocap.io.atomic import atomic_path, write_text
+from mocap.viz.manifest import MANIFEST, STILL_BOX
 from mocap.viz.raster import decimate_faces, outward_faces, rasterise
 
 DETECTED_BGR = (60, 220, 60)
@@ -207,10 +208,6 @@ class OverlayOutputs:
     frames: int
     stills: dict[int, Path]  # frame -> PNG of all views (the report's stills)
     codec: str  # "h264", or "mp4v" without PyAV's encoder
-
-
-STILL_BOX = (1160, 900)  # (w, h) of a still of all views: the report's page width
-MANIFEST = "overlay.json"  # in the overlay folder: what was drawn, from which fit, in how long
 
 
 def _even(n: float) -> int:

@@ -2,8 +2,8 @@
 
 From the fit's per-view reprojection errors ``reprojection_error_px`` (F, V) and, when given, the detection
 rate per view. A frame of a view *needs a look* when its error exceeds ``max(2.5 x m, 8 px)``, ``m`` the
-median error over all views and frames: on the real sample (median 16 px) that is 41 px, which catches
-cam02's spike to 132 px at frame 81 and none of the ordinary frames. Verdicts:
+median error over all views and frames: on the real sample (median 17.7 px) that is 44 px, which flags
+six frames of cam02 (its left-right confusion, 133 px at frame 81) and no frame of the other views. Verdicts:
 
 - ``bad``: more than 20 % of the view's fitted frames need a look, or its median error exceeds the threshold,
   or it detected the person in fewer than half of the frames;

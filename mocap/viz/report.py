@@ -35,7 +35,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em
 h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em} th,td{border:1px solid #ccc;padding:.3em .7em;text-align:right}
 th{background:#f0f3f7} td:first-child,th:first-child{text-align:left}
-.note{color:#666;font-size:.9em} .warn{color:#a15c00} .bad{color:#b00020} .good{color:#1b7a1b}
+.note{color:#666;font-size:.9em} #table-verdict td{text-align:left} .warn{color:#a15c00} .bad{color:#b00020} .good{color:#1b7a1b}
 img{max-width:100%;border:1px solid #ddd;margin:.4em 0} figure{margin:1em 0} figcaption{font-size:1em;color:#333} pre{background:#f6f8fa;padding:.8em;overflow:auto;font-size:.8em;max-height:30em}
 .meta{color:#555}
 """
@@ -182,25 +182,17 @@ def _newer(path: Path, than: Path) -> bool:
 
 
 def overlay_stills(session_dir: Path, frames) -> dict[int, bytes]:
-    """PNG of all views with the fit drawn, per frame of ``frames``: the ones `mocap viz overlay` saved for the
-    current fit (its ``overlay.json`` newer than ``smpl.npz``), the others drawn now from one pass per video."""
-    from mocap.viz.overlay import MANIFEST, load_scene
+    """PNG of all views with the fit drawn, per frame of ``frames``: the ones `mocap viz overlay` saved after the
+    current fit was written, the others drawn now from one pass per video."""
+    from mocap.viz.manifest import saved_stills
 
     root = Path(session_dir)
-    smpl = root / "output" / "smpl.npz"
-    manifest = root / "output" / "overlay" / MANIFEST
-    stills: dict[int, bytes] = {}
-    if _newer(manifest, smpl):
-        try:
-            saved = json.loads(manifest.read_text()).get("stills", {})
-        except ValueError:
-            saved = {}
-        for f, rel in saved.items():
-            png = manifest.parent / rel
-            if int(f) in frames and _newer(png, smpl):
-                stills[int(f)] = png.read_bytes()
+    saved = saved_stills(root / "output" / "overlay", root / "output" / "smpl.npz")
+    stills = {f: saved[f].read_bytes() for f in frames if f in saved}
     missing = [f for f in frames if f not in stills]
     if missing:
+        from mocap.viz.overlay import load_scene
+
         scene = load_scene(root, "shaded", missing)
         sizes = {c: scene.footage_size(c) for c in scene.cameras}
         for n, f, footage in scene.footage(sizes):
@@ -219,10 +211,11 @@ def _links(root: Path, page: Path) -> tuple[list[tuple[str, str]], str | None]:
     out = root / "output"
     base = page.parent.resolve()
     rel = lambda p: Path(os.path.relpath(p.resolve(), base)).as_posix()  # noqa: E731
-    links = [(f"overlay: {p.name}", rel(p)) for p in sorted((out / "overlay").glob("*.mp4")) if not p.name.startswith(".")]
-    exports = (".bvh", ".fbx", ".glb", ".trc", ".c3d", ".h5", ".csv")
+    links = [(f"overlay video: {p.name}", rel(p)) for p in sorted((out / "overlay").glob("*.mp4"))
+             if not p.name.startswith(".")]
+    exports = (".bvh", ".fbx", ".glb", ".trc", ".c3d", ".csv")
     links += [(f"export: {p.name}", rel(p)) for p in sorted(out.glob("*")) if p.suffix.lower() in exports]
-    links += [(f"result: {p.name}", rel(p)) for p in sorted(out.glob("*.npz"))]
+    links += [(f"data: {p.name}", rel(p)) for p in sorted(out.glob("*")) if p.suffix.lower() in (".npz", ".h5")]
     grid = out / "overlay" / "grid.mp4"
     return links, rel(grid) if grid.is_file() else None
 
@@ -247,15 +240,12 @@ def _plots(root: Path, result, metrics, gt_given: bool) -> list[tuple[str, bytes
 
 def _stage_times(root: Path, meta: dict, timings: dict[str, float] | None) -> dict[str, float]:
     """Seconds per stage: the fit's own record, the overlay's manifest, and the caller's ``timings``."""
-    from mocap.viz.overlay import MANIFEST
+    from mocap.viz.manifest import read_manifest
 
     times = {k: float(v) for k, v in (meta or {}).get("timings_s", {}).items()}
-    manifest = root / "output" / "overlay" / MANIFEST
-    if manifest.is_file():
-        try:
-            times["overlay videos"] = float(json.loads(manifest.read_text())["seconds"])
-        except (ValueError, KeyError, TypeError):
-            pass
+    seconds = read_manifest(root / "output" / "overlay").get("seconds")
+    if isinstance(seconds, (int, float)):
+        times["overlay videos"] = float(seconds)
     times.update(timings or {})
     return times
 
