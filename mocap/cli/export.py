@@ -51,7 +51,7 @@ def export(
         warn(f"{result}: {int(held.sum())} of {seq.num_frames} frames had NaN values and hold the last valid pose "
              f"(frames {frame_ranges(held)})")
     output = output or default_output(result, fmt, amass_smplh)
-    bar, progress = progress_bar(f"writing {output.name}")
+    bar, progress = progress_bar(f"writing {output.name}", unit="steps")
     with bar:
         path = export_sequence(seq, output, fmt, body_spec=body, units=units, smplh=amass_smplh, up=up, points=points,
                                progress=progress)
