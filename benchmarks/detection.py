@@ -5,9 +5,16 @@ detected at once (2 at a time in 2 threads, the default on 2 cores, and all 4 at
 (target: <= 2.2x on 2 cores), each the median of interleaved repeats, the same ratio for whole
 `mocap detect` commands (start-up included on both sides),
 then per view the detection rate and the reprojection error of keypoints triangulated from all views
-with the demo's Qualisys calibration.
+with the demo's Qualisys calibration, for the default detector (every person; its most confident person
+per view) and the one-person tracker it replaced (``max_people=1``).
 
-    PYTHONPATH=$PWD python benchmarks/detection.py [--frames 100] [--repeats 3] [--skip-speed]
+``--people``: the cost of finding everyone. The 1-person sample against Pose2Sim's 2-person demo
+(same cameras, same frame size), 4 views each, for the one-person tracker, the default detector without
+masks and with masks: wall and CPU seconds per frame and view (medians of interleaved repeats), the
+2-person / 1-person ratio (target <= 2x), the masks' overhead (target <= 30 %), and the people found per
+view and frame in the 2-person demo.
+
+    PYTHONPATH=$PWD python benchmarks/detection.py [--frames 100] [--repeats 3] [--skip-speed] [--people]
 
 The machine's load average is printed before and after: timings only mean something on a quiet machine.
 """
@@ -29,12 +36,14 @@ sys.path.insert(0, str(REPO))
 
 from mocap.detect.blazepose import DetectorConfig  # noqa: E402
 from mocap.detect.consistency import reprojection_errors  # noqa: E402
-from mocap.detect.parallel import detect_views, usable_cores  # noqa: E402
+from mocap.detect.parallel import combine, detect_views, usable_cores  # noqa: E402
 from mocap.io.keypoints_h5 import Keypoints2D  # noqa: E402
 from mocap.io.video import read_frames  # noqa: E402
 from mocap.calib.qualisys import read_qca  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "pose2sim_demo_single"
+MULTI = REPO.parent / "shared" / "data" / "pose2sim_demo_multi"
+ONE_PERSON = DetectorConfig(max_people=1, masks=False)
 CAMERAS = ("cam01", "cam02", "cam03", "cam04")
 
 
@@ -42,11 +51,42 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def timed(sources: dict[str, Path], frames: int, workers: int | None = None) -> tuple[float, float]:
+def timed(sources: dict[str, Path], frames: int, workers: int | None = None,
+          config: DetectorConfig = DetectorConfig()) -> tuple[float, float]:
     """(wall seconds, CPU seconds of all threads) of detect_views over ``sources``."""
     t0, c0 = time.perf_counter(), time.process_time()
-    detect_views(sources, DetectorConfig(), stop=frames, workers=workers)
+    detect_views(sources, config, stop=frames, workers=workers)
     return time.perf_counter() - t0, time.process_time() - c0
+
+
+def people_cost(F: int, repeats: int) -> None:
+    """1-person sample against the 2-person demo, three detector settings, 4 views each."""
+    configs = {"one-person tracker": ONE_PERSON, "default, --no-masks": DetectorConfig(masks=False),
+               "default (masks)": DetectorConfig()}
+    sets = {"1-person": DATA, "2-person": MULTI}
+    runs = {(s, c): [] for s in sets for c in configs}
+    for _ in range(repeats):
+        for (s, c) in runs:
+            runs[s, c].append(timed({cam: sets[s] / "videos" / f"{cam}.mp4" for cam in CAMERAS}, F, None, configs[c]))
+    med = {k: np.median(np.array(v), axis=0) / (4 * F) for k, v in runs.items()}  # per frame and view
+    print(f"finding everyone: seconds per frame and view (4 views x {F} frames, {usable_cores()} cores, "
+          f"medians of {repeats})")
+    for (s, c), (wall, cpu) in med.items():
+        print(f"  {s} sample, {c}: wall {1e3 * wall:.1f} ms ({1 / wall:.1f} view-frames/s), CPU {1e3 * cpu:.1f} ms")
+    for c in configs:
+        print(f"  2-person / 1-person, {c}: wall {med['2-person', c][0] / med['1-person', c][0]:.2f}x, "
+              f"CPU {med['2-person', c][1] / med['1-person', c][1]:.2f}x (target <= 2x)")
+    for s in sets:
+        base = med[s, "one-person tracker"]
+        for c in ("default, --no-masks", "default (masks)"):
+            print(f"  {s}: {c} / one-person tracker: wall {med[s, c][0] / base[0]:.2f}x, CPU {med[s, c][1] / base[1]:.2f}x")
+        m = med[s, "default (masks)"] / med[s, "default, --no-masks"] - 1
+        print(f"  {s}: masks add {100 * m[0]:.0f} % wall, {100 * m[1]:.0f} % CPU (target <= 30 %)")
+    det = combine(detect_views({c: MULTI / "videos" / f"{c}.mp4" for c in CAMERAS}, DetectorConfig(), stop=F), CAMERAS)
+    n = det.present.sum(axis=2)
+    print("2-person demo, people found per frame: " + "; ".join(
+        f"{cam}: " + ", ".join(f"{k} in {np.mean(n[:, v] == k):.0%}" for k in range(n.max() + 1) if (n[:, v] == k).any())
+        for v, cam in enumerate(CAMERAS)))
 
 
 def command(session: Path) -> float:
@@ -110,16 +150,9 @@ def speed(sources: dict[str, Path], F: int, repeats: int) -> None:
               f"(on 2 idle cores at least {cpu / 2:.2f} s); runs {', '.join(f'{x:.2f}' for x in d['wall'])} s")
 
 
-def stack(views: dict[str, Keypoints2D]) -> Keypoints2D:
-    per = [views[c] for c in CAMERAS]
-    return Keypoints2D(CAMERAS, np.concatenate([v.keypoints for v in per], 1), np.concatenate([v.boxes for v in per], 1),
-                       np.concatenate([v.detected for v in per], 1), np.concatenate([v.image_sizes for v in per]),
-                       per[0].format, per[0].names, per[0].fps)
-
-
-def quality(kp: Keypoints2D, rig) -> None:
+def quality(kp: Keypoints2D, rig, name: str) -> None:
     err = reprojection_errors(kp.keypoints, rig, min_confidence=0.5)
-    print("quality (keypoints with confidence >= 0.5):")
+    print(f"quality, {name} (keypoints with confidence >= 0.5):")
     for v, cam in enumerate(CAMERAS):
         e = err[:, v]
         print(f"  {cam}: detected in {kp.detected[:, v].mean():.1%} of frames; reprojection error median "
@@ -141,6 +174,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--people", action="store_true", help="only the cost of finding everyone (1 vs 2 people, masks)")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found")
@@ -148,13 +182,18 @@ def main() -> None:
     F = args.frames
     print(f"load average before: {load()}; usable cores: {usable_cores()}; {F} frames per view")
 
+    if args.people:
+        people_cost(F, args.repeats)
+        print(f"load average after: {load()}")
+        return
     if not args.skip_speed:
         speed(sources, F, args.repeats)
         if F == 100:
             end_to_end(sources, args.repeats)
 
     rig = read_qca(DATA / "calibration" / "Calib.qca.txt").subset(CAMERAS)
-    quality(stack(detect_views(sources, DetectorConfig(), stop=F)), rig)
+    for name, config in (("default", DetectorConfig()), ("one-person tracker", ONE_PERSON)):
+        quality(combine(detect_views(sources, config, stop=F), CAMERAS).best(), rig, name)
     print(f"load average after: {load()}")
 
 

@@ -113,10 +113,12 @@ class Session:
             if unknown:
                 raise InputDataError(f"{yaml_path}: cameras {listing(unknown)} not found; found {listing(sources)}")
             sources = {c: sources[c] for c in config.cameras}
-        # Exact frame counts decode each video's last GOP (0.3-0.5 s for a short 1080p clip); OpenCV decodes
+        # Frame counts from the container header (decoding to the last frame cost 0.3-0.5 s per short 1080p clip):
+        # `mocap detect` decodes every frame anyway and refuses a video whose header is wrong. OpenCV opens
         # without the GIL, so the videos are probed side by side.
         with ThreadPoolExecutor(min(len(sources), os.cpu_count() or 1)) as pool:
-            views = [View(name, info) for name, info in zip(sources, pool.map(probe, sources.values()))]
+            infos = pool.map(lambda p: probe(p, exact=False), sources.values())
+            views = [View(name, info) for name, info in zip(sources, infos)]
         frames, fps = _check_consistent(views, config.fps, root)
         return cls(root, config, tuple(views), frames, fps)
 

@@ -202,6 +202,8 @@ def test_cli_detect_import_export(session, tmp_path):
     assert len(list((tmp_path / "op" / "cam3_json").glob("*.json"))) == FRAMES
     r = runner.invoke(app, ["detect", "import", str(tmp_path / "op"), "--format", "openpose", "-o", str(session)])
     assert r.exit_code == 2 and "no person in any frame" in r.output, r.output  # blank footage: nothing to import
+    for path in (tmp_path / "op").rglob("*.json"):  # another tool's BODY_25 files: no keypoint_source
+        path.write_text(json.dumps({"people": json.loads(path.read_text())["people"]}))
     first = sorted((tmp_path / "op" / "cam1_json").glob("*.json"))[0]
     first.write_text(json.dumps({"people": [{"pose_keypoints_2d": [10.0, 20.0, 0.9] * 25}]}))
     r = runner.invoke(app, ["detect", "import", str(tmp_path / "op"), "--format", "openpose", "-o", str(session)])
@@ -230,3 +232,36 @@ def test_unreadable_keypoints_file_is_replaced(session):
     s.output("keypoints").write_bytes(b"garbage")
     detect_session(s, ["cam1"], workers=1)
     assert read_keypoints(s.output("keypoints")).cameras == ("cam1",)
+
+
+def test_cli_masks_and_max_people_reach_the_file(session):
+    """Masks are stored by default (one empty slot per frame here: nobody in these videos), not with
+    --no-masks; the settings are part of what makes a view done, so changing them redoes it."""
+    r = runner.invoke(app, ["detect", str(session), "--views", "cam1", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    path = session / "output" / "keypoints2d.h5"
+    with h5py.File(path) as f:
+        assert f["cam1/masks"].shape == (FRAMES, 1, 128, 128) and f["cam1/mask_boxes"].shape == (FRAMES, 1, 4)
+    r = runner.invoke(app, ["detect", str(session), "--views", "cam1", "--workers", "1", "--no-masks", "--max-people", "2"])
+    assert r.exit_code == 0 and "already detected" not in r.output, r.output
+    with h5py.File(path) as f:
+        assert "masks" not in f["cam1"]
+        meta = kh5.read_view_meta(path)[1]["cam1"]
+    assert meta["max_people"] == 2 and meta["masks"] is False and meta["graph"] == "tasks-pose-landmarker"
+    r = runner.invoke(app, ["detect", str(session), "--max-people", "0"])
+    assert r.exit_code == 2 and "--max-people must be at least 1" in r.output
+
+
+def test_wrong_header_is_read_by_load_and_refused_by_detect(tmp_path):
+    # A truncated AVI keeps its header's count: Session.load trusts the header (no decoding), detect decodes
+    # every frame anyway, finds fewer and names the file.
+    from mocap.detect.blazepose import detect_video
+    from tests.test_video import write_indexed
+
+    (tmp_path / "videos").mkdir()
+    data = write_indexed(tmp_path / "full.avi", 40, "MJPG").read_bytes()
+    cut = tmp_path / "videos" / "cam1.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    assert Session.load(tmp_path).num_frames == 40
+    with pytest.raises(InputDataError, match=r"cam1\.avi: the container says 40 frames but \d+ decode"):
+        detect_video(cut, "cam1")

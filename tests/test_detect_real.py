@@ -65,11 +65,12 @@ def test_views_detected_side_by_side_equal_a_view_alone(detections, pose2sim_dir
 @pytest.mark.shared
 @pytest.mark.slow
 def test_no_worse_than_the_one_person_tracker(detections, pose2sim_dir):
-    """Same frames through the legacy one-person graph: the same detection rate, and the views agree as well.
-    Measured on these 30 frames: median reprojection error LEGACY px (one-person) against NEW px (default)."""
+    """Same frames through the legacy one-person graph: the same detection rate, and the views agree about as
+    well. Measured on these 30 frames: median reprojection error 12.7 px (one-person) against 13.7 px
+    (default); on all 100 frames (benchmarks/detection.py) 16.1 against 16.0 px, means 39.6 against 32.9 px."""
     rig = read_qca(pose2sim_dir / "calibration" / "Calib.qca.txt").subset(CAMERAS)
     legacy = detect(pose2sim_dir, DetectorConfig(max_people=1, masks=False))
     assert (detections.detected.mean(0) >= legacy.detected.mean(0)).all()
     new_err = np.nanmedian(reprojection_errors(detections.keypoints, rig, 0.5))
     old_err = np.nanmedian(reprojection_errors(legacy.keypoints, rig, 0.5))
-    assert new_err <= old_err + 1.5, (new_err, old_err)
+    assert new_err <= 1.15 * old_err, (new_err, old_err)

@@ -101,14 +101,14 @@ def test_each_mask_keeps_its_own_person():
     bodies[40:250, 130:170] = 1.0  # person 0 around x = 150
     bodies[40:250, 210:250] = 1.0  # person 1 around x = 230
     kp = np.stack([figure(150, 45), figure(230, 45)])
-    masks, boxes = person_masks([bodies, bodies], kp, 64)
+    masks, boxes = person_masks([(bodies, None)] * 2, kp, 64)
     assert masks.shape == (2, 64, 64) and boxes.shape == (2, 4)
     for p, (own, other) in enumerate([(150, 230), (230, 150)]):
         back = to_image(masks[p], boxes[p], (W, H))
         assert back[60:230, own - 10:own + 10].mean() > 0.95
         assert back[60:230, other - 10:other + 10].max() < 0.05
     # one person alone keeps every pixel its map has
-    alone, _ = person_masks([bodies], kp[:1], 64)
+    alone, _ = person_masks([(bodies, None)], kp[:1], 64)
     back = to_image(alone[0], mask_box(kp[0]), (W, H))
     assert back[60:230, 220:240].mean() > 0.95
 
@@ -134,12 +134,43 @@ def test_detections_of_a_view_from_frames(tmp_path):
     full = np.zeros((H, W), np.float32)
     full[40:250, 130:170] = 1.0
     a, b = figure(150, 45), figure(330, 45)
-    frames = [_people(np.zeros((0, 33, 3)), np.zeros(0), [], config),
-              _people(np.stack([a, b]), np.array([0.9, 0.8]), [full, full], config),
-              _people(np.stack([a, a + [1, 1, 0]]), np.array([0.9, 0.95]), [full, full], config)]  # a duplicate
+    frames = [_people(np.zeros((0, 33, 3)), np.zeros(0), [], np.zeros(0, int), config),
+              _people(np.stack([a, b]), np.array([0.9, 0.8]), [(full, None)] * 2, np.array([0, 1]), config),
+              # a duplicate; the better reading is in slot 1
+              _people(np.stack([a, a + [1, 1, 0]]), np.array([0.9, 0.95]), [(full, None)] * 2, np.array([0, 1]), config)]
     det = _stack(frames, "cam1", (W, H), 30.0, {}, config)
     assert det.keypoints.shape == (3, 1, 2, 33, 3) and det.masks.shape == (3, 1, 2, 16, 16)
-    assert det.present[:, 0].tolist() == [[False, False], [True, True], [True, False]]
-    assert det.scores[2, 0, 0] == pytest.approx(0.95)  # the duplicate's better reading is kept
+    assert det.present[:, 0].tolist() == [[False, False], [True, True], [False, True]]
+    assert det.scores[2, 0, 1] == pytest.approx(0.95)  # the duplicate's better reading is kept
     np.testing.assert_allclose(det.boxes[1, 0, 1], [330, 45, 330, 245])
     assert det.names == BLAZEPOSE33 and det.masks[0].max() == 0 and det.masks[1, 0, 0].max() > 200
+
+
+def test_tiles_cover_the_long_side():
+    from mocap.detect.tracker import tiles
+
+    assert tiles(1088, 1920) == [(0, 0, 1088, 1920), (0, 0, 1088, 1088), (0, 416, 1088, 1504), (0, 832, 1088, 1920)]
+    assert tiles(1440, 810) == [(0, 0, 1440, 810), (0, 0, 810, 810), (315, 0, 1125, 810), (630, 0, 1440, 810)]
+    assert tiles(500, 500) == [(0, 0, 500, 500)]
+    # a person up to 60 % of the short side tall lies whole inside one square: starts 416 apart, side 1088
+    for top in range(0, 1920 - 652, 7):
+        assert any(y0 <= top and top + 652 <= y1 for _, y0, _, y1 in tiles(1088, 1920)[1:])
+
+
+@pytest.mark.parametrize("point", [(333.3, 222.7), (120.0, 400.5)])
+def test_crop_landmarks_back_to_frame_pixels(point):
+    """A landmark found in a track's crop (normalised to the crop, as MediaPipe returns it) maps back onto the
+    frame point it shows: here the centroid of a blob, measured in the crop independently of the map."""
+    from mocap.detect.crops import crop_image
+    from mocap.detect.tracker import CROP, to_frame
+    from tests.test_crops import blob_image, centroid
+
+    crop, M = crop_image(blob_image(point), (300.0, 300.0), 2.5, CROP)  # 500 px square -> 512 px
+    u = centroid(crop)  # crop pixels, centres at integers
+    normalised = np.array([[(u[0] + 0.5) / CROP, (u[1] + 0.5) / CROP, 1.0]])
+    back = to_frame(normalised, M, (CROP, CROP))[0]
+    # the one-person graph's convention: normalised x frame width, i.e. pixel centres at half integers
+    np.testing.assert_allclose(back[:2], np.array(point) + 0.5, atol=0.2)
+    # a tile is a plain shift
+    tile = to_frame(np.array([[0.25, 0.5, 0.9]]), np.array([[1.0, 0, -100], [0, 1.0, -40]]), (400, 200))[0]
+    np.testing.assert_allclose(tile, [200.0, 140.0, 0.9])

@@ -43,7 +43,7 @@ def test_plot_with_ground_truth(tmp_path):
     pytest.importorskip("mocap.eval.evaluate")
     make_session(tmp_path, cameras=2, frames=5, gt=True)
     paths = write_plots(tmp_path / "output" / "smpl.npz", tmp_path / "plots", gt=tmp_path / "ground_truth.npz")
-    assert [p.name for p in paths] == ["joint_angles.png", "errors.png"]
+    assert [p.name for p in paths] == ["joint_angles.png", "anatomical_angles.csv", "anatomical_angles.png", "errors.png"]
 
 
 def test_missing_result_is_a_clear_error(tmp_path):

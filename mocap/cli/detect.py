@@ -52,44 +52,49 @@ def detect_run(
 @detect_app.command("import")
 def detect_import(
     folder: Path = typer.Argument(..., help="Folder of another tool's keypoints (one sub-folder or file per camera)."),
-    format: str = typer.Option(..., "--format", help="openpose (BODY_25 / COCO-18 JSON per frame) or coco (<camera>.json)."),
+    format: str = typer.Option(..., "--format", help="openpose (BODY_25 / COCO-18 / BlazePose-33 JSON per frame) or coco (<camera>.json)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="A session folder (its output/keypoints2d.h5) or an .h5 file; default FOLDER/keypoints2d.h5."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate, when OUTPUT is not a session."),
 ) -> None:
-    """Read OpenPose or COCO keypoint JSON into the keypoints2d.h5 format."""
+    """Read OpenPose or COCO keypoint JSON into the keypoints2d.h5 format, every person of every frame."""
     from mocap.detect.openpose import import_keypoints
     from mocap.io.keypoints_h5 import write_keypoints
     from mocap.session import Session
 
     if output is not None and output.is_dir():
         s = Session.load(output, footage=False)  # keypoints need no footage (e.g. `mocap synth` sessions)
-        kp = import_keypoints(folder, format, num_frames=s.num_frames or None, fps=s.fps or fps or float("nan"),
-                              image_sizes=s.image_sizes(), cameras=s.cameras or None)
+        det = import_keypoints(folder, format, num_frames=s.num_frames or None, fps=s.fps or fps or float("nan"),
+                               image_sizes=s.image_sizes(), cameras=s.cameras or None)
         path = s.output("keypoints")
     else:
-        kp = import_keypoints(folder, format, fps=fps if fps is not None else float("nan"))
+        det = import_keypoints(folder, format, fps=fps if fps is not None else float("nan"))
         path = output or folder / "keypoints2d.h5"
-    write_keypoints(path, kp)
-    for v, cam in enumerate(kp.cameras):
-        console.print(f"{cam}: {kp.detected[:, v].mean():.1%} of {kp.num_frames} frames with a person")
-    console.print(f"wrote {path} ({kp.format}, {len(kp.cameras)} cameras)")
+    write_keypoints(path, det)
+    people = det.present.sum(axis=2)
+    for v, cam in enumerate(det.cameras):
+        console.print(f"{cam}: {(people[:, v] > 0).mean():.1%} of {det.num_frames} frames with a person, "
+                      f"up to {people[:, v].max()} in one frame")
+    console.print(f"wrote {path} ({det.format}, {len(det.cameras)} cameras)")
 
 
 @detect_app.command("export")
 def detect_export(
     session: Path = typer.Argument(..., help="Session folder with output/keypoints2d.h5."),
-    format: str = typer.Option("openpose", "--format", help="openpose (BODY_25 JSON, one file per frame and camera)."),
+    format: str = typer.Option("openpose", "--format", help="openpose (JSON, one file per frame and camera)."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="body25, coco18, or blazepose33 for BlazePose keypoints "
+                                         "(no made-up points; Pose2Sim's BlazePose skeleton); default body25."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder; default SESSION/output/openpose."),
 ) -> None:
-    """Write the session's keypoints as OpenPose JSON (read by Pose2Sim, EasyMocap, anipose)."""
+    """Write the session's keypoints, every person, as OpenPose JSON (read by Pose2Sim, EasyMocap, anipose)."""
     from mocap.detect.openpose import export_openpose
-    from mocap.io.keypoints_h5 import read_keypoints
+    from mocap.io.keypoints_h5 import read_detections
     from mocap.session import Session
 
     if format != "openpose":
         raise ConfigError(f"--format {format}: only openpose export is supported")
     s = Session.load(session, footage=False)
-    kp = read_keypoints(s.output("keypoints"))
-    folders = export_openpose(kp, output or s.output_dir / "openpose")
-    console.print(f"wrote {len(folders)} folders of {kp.num_frames} OpenPose files under {folders[0].parent}")
+    det = read_detections(s.output("keypoints"))
+    folders = export_openpose(det, output or s.output_dir / "openpose", layout)
+    console.print(f"wrote {len(folders)} folders of {det.num_frames} OpenPose files under {folders[0].parent} "
+                  f"({det.format} keypoints, recorded as keypoint_source)")

@@ -48,7 +48,7 @@ def viz_plot(
     gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth (npz) to plot errors against."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for the PNGs (default: next to RESULT)."),
 ) -> None:
-    """Joint angles over time and per-frame errors (reprojection per view; MPJPE against --gt)."""
+    """Joint angles over time, anatomical angles (CSV and plot) and per-frame errors (reprojection per view; MPJPE against --gt)."""
     from mocap.viz.plot import write_plots
 
     for path in write_plots(result, out, gt):

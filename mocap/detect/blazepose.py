@@ -48,6 +48,7 @@ class DetectorConfig:
     max_people: int = 4  # people per view and frame; 1 = the legacy one-person graph
     masks: bool = True  # each person's segmentation mask into keypoints2d.h5
     mask_size: int = 128  # S: masks are stored S x S
+    detect_every: int = 15  # frames between looks for new people (also whenever one is lost)
 
     def as_meta(self) -> dict:
         import mediapipe
@@ -57,14 +58,15 @@ class DetectorConfig:
                 "model_complexity": self.model_complexity, "max_people": self.max_people,
                 "smooth_landmarks": self.smooth_landmarks, "min_detection_confidence": self.min_detection_confidence,
                 "min_tracking_confidence": self.min_tracking_confidence, "masks": self.masks,
-                "mask_size": self.mask_size if self.masks else None}
+                "mask_size": self.mask_size if self.masks else None,
+                "detect_every": self.detect_every if self.max_people > 1 else None}
 
 
 def check_model(complexity: int, max_people: int = 1) -> None:
     """Raise unless the BlazePose model of ``complexity`` is installed (nothing downloads at run time) and
     serves ``max_people``."""
     if max_people < 1:
-        raise ConfigError(f"max_people must be at least 1, not {max_people}")
+        raise ConfigError(f"--max-people must be at least 1, not {max_people}")
     if complexity not in _MODEL_FILES:
         raise ConfigError(f"model_complexity must be 0, 1 or 2, not {complexity}")
     if complexity != 1 and max_people != 1:
@@ -134,7 +136,8 @@ def _quiet_stderr():
                 os.close(_saved_stderr)
 
 
-Frame = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, list]]
+# One frame's reading: keypoints (P, 33, 3), scores (P,), per person (mask map, frame box it covers), slots (P,).
+Frame = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, list, np.ndarray]]
 
 
 def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = DetectorConfig(),
@@ -152,7 +155,7 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
 
     check_model(config.model_complexity, config.max_people)
     path = Path(path)
-    info = probe(path, exact=stop is None)
+    info = probe(path, exact=False)  # the header's count, checked below by decoding every frame
     F = info.frames if stop is None else stop
     W, H = info.width, info.height
     fps = info.fps if info.fps and info.fps > 0 else 30.0
@@ -165,20 +168,26 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
                 min_tracking_confidence=config.min_tracking_confidence)
             frame_fn = _legacy_frame(graph, W, H)
         else:
-            from mocap.detect.people import landmarker, tasks_frame
+            from mocap.detect.tracker import PeopleTracker
 
-            graph = landmarker(config.max_people, config.masks, config.min_detection_confidence,
-                               config.min_tracking_confidence)
-            frame_fn = tasks_frame(graph, W, H, fps)
+            graph = frame_fn = PeopleTracker((W, H), fps, config.max_people, config.masks,
+                                             config.min_detection_confidence, config.min_tracking_confidence,
+                                             config.detect_every)
         with graph:
             per_frame = []
             # Decoding and the RGB conversion run in read_frames' thread, beside MediaPipe.
-            for f, frame in enumerate(read_frames(path, 0, F, prefetch=4, rgb=True)):
+            for f, frame in enumerate(read_frames(path, 0, stop, prefetch=4, rgb=True)):
+                if f >= F:
+                    raise InputDataError(f"{path}: the container says {F} frames but more decode; rewrite its header "
+                                         "(ffmpeg -i IN -c copy OUT) so that every stage counts the same frames")
                 if frame.shape[:2] != (H, W):
                     raise InputDataError(f"{path}: frame {f} is {frame.shape[1]}x{frame.shape[0]}, the first {W}x{H}")
                 per_frame.append(_people(*frame_fn(frame, f), config))
                 if progress is not None:
                     progress(f + 1, F)
+    if len(per_frame) < F:
+        raise InputDataError(f"{path}: the container says {F} frames but {len(per_frame)} decode (truncated file, or a "
+                             "wrong header: rewrite it with ffmpeg -i IN -c copy OUT)")
     meta = config.as_meta()
     det = _stack(per_frame, camera, (W, H), info.fps or float("nan"), meta, config)
     rate = float(det.present.any(axis=2).mean()) if F else 0.0
@@ -188,45 +197,44 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
 
 
 def _legacy_frame(pose, W: int, H: int) -> Frame:
-    """The legacy graph's reading of one frame: keypoints ``(P, 33, 3)``, scores ``(P,)``, P full masks (P <= 1)."""
+    """The legacy graph's reading of one frame (`Frame`; P <= 1, its mask covers the whole frame)."""
     def run(frame: np.ndarray, f: int):
         result = pose.process(frame)
         if result.pose_landmarks is None:
-            return np.zeros((0, len(BLAZEPOSE33), 3)), np.zeros(0), []
+            return np.zeros((0, len(BLAZEPOSE33), 3)), np.zeros(0), [], np.zeros(0, int)
         kp = np.array([[(p.x * W, p.y * H, p.visibility) for p in result.pose_landmarks.landmark]])
-        full = [result.segmentation_mask] if result.segmentation_mask is not None else []
-        return kp, kp[..., 2].mean(-1), full
+        maps = [(result.segmentation_mask, None)] if result.segmentation_mask is not None else []
+        return kp, kp[..., 2].mean(-1), maps, np.zeros(1, int)
 
     return run
 
 
-def _people(kp: np.ndarray, scores: np.ndarray, full: list, config: DetectorConfig):
-    """One frame's people after duplicates are dropped: keypoints, scores, masks and mask boxes (or None)."""
+def _people(kp: np.ndarray, scores: np.ndarray, maps: list, slots: np.ndarray, config: DetectorConfig):
+    """One frame's people after duplicates are dropped: keypoints, scores, slots, masks and mask boxes (or None)."""
     from mocap.detect.masks import person_masks
     from mocap.detect.people import duplicates
 
     keep = duplicates(kp, scores) if len(kp) > 1 else np.ones(len(kp), bool)
-    kp, scores = kp[keep], scores[keep]
+    kp, scores, slots = kp[keep], scores[keep], np.asarray(slots)[keep]
     if not config.masks:
-        return kp, scores, None, None
-    masks, boxes = person_masks([m for m, k in zip(full, keep) if k], kp, config.mask_size)
-    return kp, scores, masks, boxes
+        return kp, scores, slots, None, None
+    masks, boxes = person_masks([m for m, k in zip(maps, keep) if k], kp, config.mask_size)
+    return kp, scores, slots, masks, boxes
 
 
 def _stack(per_frame: list, camera: str, size: tuple[int, int], fps: float, meta: dict,
            config: DetectorConfig) -> Detections2D:
-    """Frames' people into one view's Detections2D, P = the most people in one frame (at least 1 slot)."""
+    """Frames' people into one view's Detections2D at their slots; P = the highest slot used + 1 (at least 1)."""
     F, K, S = len(per_frame), len(BLAZEPOSE33), config.mask_size
-    P = max([len(p[0]) for p in per_frame] + [1])
+    P = max([int(p[2].max()) + 1 for p in per_frame if len(p[2])] + [1])
     keypoints = np.full((F, 1, P, K, 3), np.nan, np.float32)
     scores = np.full((F, 1, P), np.nan, np.float32)
     masks = np.zeros((F, 1, P, S, S), np.uint8) if config.masks else None
     mask_boxes = np.full((F, 1, P, 4), np.nan, np.float32) if config.masks else None
-    for f, (kp, sc, m, mb) in enumerate(per_frame):
-        n = len(kp)
-        keypoints[f, 0, :n], scores[f, 0, :n] = kp, sc
+    for f, (kp, sc, slots, m, mb) in enumerate(per_frame):
+        keypoints[f, 0, slots], scores[f, 0, slots] = kp, sc
         if masks is not None:
-            masks[f, 0, :n], mask_boxes[f, 0, :n] = m, mb
+            masks[f, 0, slots], mask_boxes[f, 0, slots] = m, mb
     boxes = np.concatenate([keypoints[..., :2].min(-2), keypoints[..., :2].max(-2)], axis=-1)
     return Detections2D(cameras=(camera,), keypoints=keypoints, boxes=boxes, scores=scores, image_sizes=[list(size)],
                         format=FORMAT, names=BLAZEPOSE33, fps=fps, meta=meta, masks=masks, mask_boxes=mask_boxes)

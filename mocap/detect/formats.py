@@ -13,11 +13,13 @@ import numpy as np
 from mocap.errors import InputDataError
 from mocap.keypoint_formats import names_of
 
-#: The OpenPose JSON layouts, by number of points per person.
-OPENPOSE_LAYOUTS = {25: "body25", 18: "coco18"}
+#: The OpenPose JSON layouts, by number of points per person (33: BlazePose's landmarks in OpenPose's JSON, as
+#: Pose2Sim's BlazePose skeleton reads them).
+OPENPOSE_LAYOUTS = {25: "body25", 18: "coco18", 33: "blazepose33"}
 
-# Same anatomical point under another name (BlazePose's foot index is the tip of the big toe).
+# Same anatomical point under another name, both ways (BlazePose's foot index is the tip of the big toe).
 _ALIASES = {"left_big_toe": "left_foot_index", "right_big_toe": "right_foot_index"}
+_ALIASES |= {v: k for k, v in _ALIASES.items()}
 # Points a layout lacks but can take as the midpoint of two others.
 _MIDPOINTS = {"neck": ("left_shoulder", "right_shoulder"), "mid_hip": ("left_hip", "right_hip")}
 

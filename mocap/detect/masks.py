@@ -41,23 +41,26 @@ def crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
     return np.array([[sx, 0.0, -x0 * sx - 0.5], [0.0, sy, -y0 * sy - 0.5]])
 
 
-def to_crop(full: np.ndarray, box: np.ndarray, size: int = MASK_SIZE) -> np.ndarray:
-    """Resample an image-sized probability map ``(H, W)`` float in [0, 1] into the mask ``(size, size)`` uint8
-    over ``box``: each mask pixel averages the image pixels it covers (area resampling, so a 4x smaller
-    mask does not alias), outside the image 0."""
+def to_crop(src: np.ndarray, box: np.ndarray, size: int = MASK_SIZE, src_box: np.ndarray | None = None) -> np.ndarray:
+    """Resample a probability map ``src`` ``(h, w)`` float in [0, 1] into the mask ``(size, size)`` uint8 over
+    ``box``. ``src`` covers the frame rectangle ``src_box`` edge to edge (default: it is the frame, pixel
+    for pixel). Each mask pixel averages the source pixels it covers (area resampling, so a 4x smaller
+    mask does not alias); outside ``src`` 0."""
     import cv2
 
-    x0, y0, x1, y1 = (float(b) for b in box)
-    H, W = full.shape
+    h, w = src.shape
+    sb = np.array([-0.5, -0.5, w - 0.5, h - 0.5]) if src_box is None else np.asarray(src_box, float)
     # Area-average down to about the mask's resolution first, then one bilinear warp to the exact box.
-    step = max(1, int((x1 - x0) / size))
-    small = cv2.resize(full, (max(1, W // step), max(1, H // step)), interpolation=cv2.INTER_AREA) if step > 1 else full
-    k = np.array([W / small.shape[1], H / small.shape[0]])  # image pixels per small pixel
+    per_mask_px = (box[2] - box[0]) / size / ((sb[2] - sb[0]) / w)  # source pixels per mask pixel
+    step = max(1, int(per_mask_px))
+    if step > 1:
+        src = cv2.resize(src, (max(1, w // step), max(1, h // step)), interpolation=cv2.INTER_AREA)
+    k = np.array([(sb[2] - sb[0]) / src.shape[1], (sb[3] - sb[1]) / src.shape[0]])  # frame px per source px
     M = crop_matrix(box, size)
-    # small pixel centre u maps to image x = (u + 0.5) * k - 0.5
+    # source pixel centre u lies at frame x = sb0 + (u + 0.5) * k
     A = M[:, :2] * k
-    t = M[:, 2] + M[:, :2] @ (0.5 * k - 0.5)
-    out = cv2.warpAffine(small.astype(np.float32), np.concatenate([A, t[:, None]], 1), (size, size),
+    t = M[:, 2] + M[:, :2] @ (sb[:2] + 0.5 * k)
+    out = cv2.warpAffine(np.asarray(src, np.float32), np.concatenate([A, t[:, None]], 1), (size, size),
                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
 
@@ -89,27 +92,28 @@ def _skeleton_distance(keypoints: np.ndarray, box: np.ndarray, size: int) -> np.
     return cv2.distanceTransform(canvas, cv2.DIST_L2, 3)
 
 
-def person_masks(full: list[np.ndarray], keypoints: np.ndarray, size: int = MASK_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def person_masks(maps: list[tuple[np.ndarray, np.ndarray | None]], keypoints: np.ndarray,
+                 size: int = MASK_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """Masks ``(P, size, size)`` uint8 and their boxes ``(P, 4)`` of P people, each covering that person only.
 
-    ``full``: one image-sized probability map ``(H, W)`` per person, from the landmark model on that
-    person's crop; ``keypoints`` ``(P, K, 3)`` image pixels. A person's crop often shows the other one too,
-    and the model segments both; a pixel that another person's map also claims (> 0.5) is kept only by
+    ``maps``: per person a probability map from the landmark model on that person's crop and the frame
+    rectangle it covers (None: the whole frame; see `to_crop`); ``keypoints`` ``(P, K, 3)`` image pixels.
+    A person's crop often shows the other one too, and the model segments both; a pixel that another person's map also claims (> 0.5) is kept only by
     the person whose skeleton is nearer.
     """
-    P = len(full)
+    P = len(maps)
     boxes = mask_box(keypoints) if P else np.zeros((0, 4))
     masks = np.zeros((P, size, size), np.uint8)
     for p in range(P):
         if not np.isfinite(boxes[p]).all():
             continue
-        masks[p] = to_crop(full[p], boxes[p], size)
+        masks[p] = to_crop(maps[p][0], boxes[p], size, maps[p][1])
         others = [q for q in range(P) if q != p and np.isfinite(boxes[q]).all()]
         if not others:
             continue
         own = _skeleton_distance(keypoints[p], boxes[p], size)
         for q in others:
-            claimed = to_crop(full[q], boxes[p], size) > 127
+            claimed = to_crop(maps[q][0], boxes[p], size, maps[q][1]) > 127
             if claimed.any():
                 nearer = _skeleton_distance(keypoints[q], boxes[p], size) < own
                 masks[p][claimed & nearer] = 0

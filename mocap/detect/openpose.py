@@ -11,9 +11,20 @@ A COCO file is either a dataset (``images`` + ``annotations``; the frame is the 
 image's ``file_name``) or a results list (``[{"image_id": frame, "keypoints": [...], "score": s}]``).
 
 The frame of an OpenPose file is the last number in its name, counted from the smallest number over all
-cameras; missing files and empty ``people`` give NaN frames with ``detected = 0``, so frames never shift.
-Several people in one frame: the one with the largest summed confidence is kept (this pipeline follows
-one person). Points with confidence 0 become NaN.
+cameras; missing files and empty ``people`` give empty frames, so frames never shift. Every person of a frame
+is kept, as a `Detections2D` slot (in the file's order; score = mean confidence of the points found, or a COCO
+result's own ``score``), for `mocap.fitting.association` to tell people apart. Points with
+confidence 0 (OpenPose's "not found", written as ``0, 0, 0``) become NaN.
+
+**Source detector.** A BODY_25 file written from another detector's keypoints is not OpenPose's BODY_25: mocap
+writes BlazePose's shoulder landmark, which sits on top of the shoulder, in BODY_25's shoulder slot, and derives
+the neck and mid-hip. So export records the layout the points came from as a top-level ``"keypoint_source"``
+(e.g. ``"blazepose33"``; OpenPose readers ignore unknown keys), and import maps such files back to that layout,
+where each point means what the detector meant (BlazePose's shoulder top maps to the body's shoulder-top
+vertex, not to SMPL's shoulder joint 4 cm lower); the derived neck and mid-hip are dropped. Points the source
+never has (BlazePose: the small toes) are written as OpenPose writes a point it did not find, ``0, 0, 0``, and
+listed in ``"absent_keypoints"``; ``--layout blazepose33`` leaves them out altogether (33 points per person in
+BlazePose's landmark order, which import also reads).
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from mocap.detect.formats import OPENPOSE_LAYOUTS, convert
 from mocap.keypoint_formats import names_of
 from mocap.errors import InputDataError
 from mocap.io.atomic import atomic_folder, ensure_folder
-from mocap.io.keypoints_h5 import Keypoints2D
+from mocap.io.keypoints_h5 import Detections2D, Keypoints2D
 
 _NUMBER = re.compile(r"(\d+)")
 
@@ -49,14 +60,20 @@ def _load_json(path: Path):
         raise InputDataError(f"{path}: not readable JSON ({e})") from None
 
 
-def _best_person(people: list[np.ndarray]) -> np.ndarray | None:
-    """(K, 3) of the most confident person, zeros (not found) as NaN; None when nobody has a point."""
-    people = [p for p in people if (p[:, 2] > 0).any()]
-    if not people:
-        return None
-    best = max(people, key=lambda p: float(p[:, 2].sum())).astype(np.float32)
-    best[best[:, 2] <= 0] = (np.nan, np.nan, 0.0)
-    return best
+def _people(people: list[tuple[np.ndarray, float | None]]) -> list[tuple[np.ndarray, float]]:
+    """Every person with at least one point found, in the file's order: ((K, 3) with "not found" as NaN, score).
+
+    The score is the given one (COCO results) or the mean confidence of the points found.
+    """
+    out = []
+    for pts, score in people:
+        found = pts[:, 2] > 0
+        if not found.any():
+            continue
+        pts = pts.astype(np.float32)
+        pts[~found] = (np.nan, np.nan, 0.0)
+        out.append((pts, float(score) if score is not None else float(pts[found, 2].mean())))
+    return out
 
 
 def _as_points(flat, k: int | None, where: str) -> np.ndarray:
@@ -66,13 +83,15 @@ def _as_points(flat, k: int | None, where: str) -> np.ndarray:
     return arr.reshape(-1, 3)
 
 
-def _read_openpose_camera(folder: Path) -> tuple[dict[int, np.ndarray | None], int | None]:
-    """frame number -> (K, 3) or None, and the number of points per person (None when nobody was seen)."""
+def _read_openpose_camera(folder: Path) -> tuple[dict[int, list], int | None, set[str]]:
+    """frame number -> people (see `_people`), the number of points per person (None when nobody was seen), and
+    the ``keypoint_source`` values the files name."""
     files = [p for p in folder.iterdir() if p.suffix.lower() == ".json"]
     if not files:
         raise InputDataError(f"{folder}: no OpenPose .json files")
-    frames: dict[int, np.ndarray | None] = {}
+    frames: dict[int, list] = {}
     k = None
+    sources: set[str] = set()
     for path in files:
         n = _frame_number(path.name, folder)
         if n in frames:
@@ -81,18 +100,20 @@ def _read_openpose_camera(folder: Path) -> tuple[dict[int, np.ndarray | None], i
         people = data.get("people") if isinstance(data, dict) else None
         if not isinstance(people, list):
             raise InputDataError(f"{path}: not an OpenPose file (no 'people' list)")
+        if isinstance(data.get("keypoint_source"), str):
+            sources.add(data["keypoint_source"])
         points = []
         for person in people:
             pts = _as_points(person.get("pose_keypoints_2d", []), k, str(path))
             if pts.size:
                 k = len(pts)
-                points.append(pts)
-        frames[n] = _best_person(points)
-    return frames, k
+                points.append((pts, None))
+        frames[n] = _people(points)
+    return frames, k, sources
 
 
-def _read_coco_camera(path: Path) -> tuple[dict[int, np.ndarray | None], tuple[int, int] | None]:
-    """frame number -> (17, 3) or None, and the image size when the file says it."""
+def _read_coco_camera(path: Path) -> tuple[dict[int, list], tuple[int, int] | None]:
+    """frame number -> people (see `_people`), and the image size when the file says it."""
     data = _load_json(path)
     size = None
     if isinstance(data, dict) and "annotations" in data and "images" in data:
@@ -111,16 +132,43 @@ def _read_coco_camera(path: Path) -> tuple[dict[int, np.ndarray | None], tuple[i
             image = ann["image_id"]
             frame = frame_of[image] if frame_of is not None else int(image)
             pts = _as_points(ann["keypoints"], 17, str(path))
+            score = float(ann["score"]) if "score" in ann else None
         except (KeyError, TypeError, ValueError) as e:
             raise InputDataError(f"{path}: bad annotation {str(ann)[:80]} ({e!r})") from None
-        frames.setdefault(frame, []).append(pts)
-    return {f: _best_person(p) for f, p in frames.items()}, size
+        frames.setdefault(frame, []).append((pts, score))
+    return {f: _people(p) for f, p in frames.items()}, size
+
+
+def _openpose_sources(folder: Path) -> tuple[dict[str, dict[int, list]], str]:
+    """Per camera: frame -> people, and the layout the points mean (the recorded source's, see module docstring)."""
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and any(q.suffix == ".json" for q in p.iterdir()))
+    sources = {re.sub(r"_json$", "", p.name): p for p in subdirs} or {folder.name: folder}
+    per_camera, layouts, named = {}, {}, set()
+    for cam, path in sources.items():
+        per_camera[cam], layouts[cam], src = _read_openpose_camera(path)
+        named |= src
+    ks = {k for k in layouts.values() if k is not None}
+    if len(ks) > 1:
+        raise InputDataError(f"{folder}: cameras disagree on the keypoint layout ({layouts})")
+    k = ks.pop() if ks else 25
+    if k not in OPENPOSE_LAYOUTS:
+        raise InputDataError(f"{folder}: {k} points per person; known OpenPose layouts: "
+                             + ", ".join(f"{n} ({name})" for n, name in OPENPOSE_LAYOUTS.items()))
+    if len(named) > 1:
+        raise InputDataError(f"{folder}: files name different keypoint sources ({', '.join(sorted(named))})")
+    layout = OPENPOSE_LAYOUTS[k]
+    source = named.pop() if named else layout
+    if source != layout:
+        names_of(source)  # an unknown source is an error naming the known layouts
+        per_camera = {c: {n: [(convert(p, layout, source), sc) for p, sc in people] for n, people in frames.items()}
+                      for c, frames in per_camera.items()}
+    return per_camera, source
 
 
 def import_keypoints(folder: str | os.PathLike, fmt: str, *, num_frames: int | None = None, fps: float = float("nan"),
                      image_sizes: dict[str, tuple[int, int]] | None = None,
-                     cameras: tuple[str, ...] | None = None) -> Keypoints2D:
-    """Read another tool's keypoints from ``folder`` (``fmt``: "openpose" or "coco") into one Keypoints2D.
+                     cameras: tuple[str, ...] | None = None) -> Detections2D:
+    """Read another tool's keypoints from ``folder`` (``fmt``: "openpose" or "coco"): every person of every frame.
 
     ``cameras`` (e.g. a session's) restricts and orders the views and must all be found; ``num_frames``
     fixes the frame count (files beyond it are an error); image sizes unknown to the files are 0.
@@ -128,26 +176,14 @@ def import_keypoints(folder: str | os.PathLike, fmt: str, *, num_frames: int | N
     folder = Path(folder)
     if not folder.is_dir():
         raise InputDataError(f"{folder}: folder not found")
-    per_camera: dict[str, dict[int, np.ndarray | None]] = {}
     sizes: dict[str, tuple[int, int]] = dict(image_sizes or {})
     if fmt == "openpose":
-        subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and any(q.suffix == ".json" for q in p.iterdir()))
-        sources = {re.sub(r"_json$", "", p.name): p for p in subdirs} or {folder.name: folder}
-        layouts = {}
-        for cam, path in sources.items():
-            per_camera[cam], layouts[cam] = _read_openpose_camera(path)
-        ks = {k for k in layouts.values() if k is not None}
-        if len(ks) > 1:
-            raise InputDataError(f"{folder}: cameras disagree on the keypoint layout ({layouts})")
-        k = ks.pop() if ks else 25
-        if k not in OPENPOSE_LAYOUTS:
-            raise InputDataError(f"{folder}: {k} points per person; known OpenPose layouts: "
-                                 + ", ".join(f"{n} ({name})" for n, name in OPENPOSE_LAYOUTS.items()))
-        layout = OPENPOSE_LAYOUTS[k]
+        per_camera, layout = _openpose_sources(folder)
     elif fmt == "coco":
         files = sorted(folder.glob("*.json"))
         if not files:
             raise InputDataError(f"{folder}: no <camera>.json COCO keypoint files")
+        per_camera = {}
         for path in files:
             per_camera[path.stem], size = _read_coco_camera(path)
             if size is not None:
@@ -167,50 +203,78 @@ def import_keypoints(folder: str | os.PathLike, fmt: str, *, num_frames: int | N
     if max(numbers) - first >= F:
         raise InputDataError(f"{folder}: frame {max(numbers)} found, but the session has {F} frames (from {first})")
     K = len(names_of(layout))
-    kp = np.full((F, len(per_camera), K, 3), np.nan, np.float32)
+    P = max([len(people) for frames in per_camera.values() for people in frames.values()] + [1])
+    kp = np.full((F, len(per_camera), P, K, 3), np.nan, np.float32)
     kp[..., 2] = 0.0
-    detected = np.zeros((F, len(per_camera)), bool)
+    scores = np.full((F, len(per_camera), P), np.nan, np.float32)
     for v, frames in enumerate(per_camera.values()):
-        for n, pts in frames.items():
-            if pts is not None:
-                kp[n - first, v] = pts
-                detected[n - first, v] = True
-    if not detected.any():
+        for n, people in frames.items():
+            for p, (pts, score) in enumerate(people):
+                kp[n - first, v, p] = pts
+                scores[n - first, v, p] = score
+    boxes = np.where(np.isfinite(scores)[..., None], box_from_keypoints(kp, min_confidence=1e-6), np.nan)
+    if not np.isfinite(scores).any():
         raise InputDataError(f"{folder}: no person in any frame of any camera ({len(numbers)} files read); "
                              "check that the other tool's output holds keypoints")
     cams = tuple(per_camera)
-    return Keypoints2D(
-        cameras=cams, keypoints=kp, boxes=box_from_keypoints(kp, min_confidence=1e-6), detected=detected,
+    return Detections2D(
+        cameras=cams, keypoints=kp, boxes=boxes, scores=scores,
         image_sizes=[sizes.get(c, (0, 0)) for c in cams], format=layout, names=names_of(layout), fps=fps,
         meta={"detector": f"import:{fmt}", "source": str(folder.resolve()), "first_frame_number": first},
         view_meta=tuple({"frames_with_file": len(per_camera[c])} for c in cams),
     )
 
 
-def export_openpose(kp: Keypoints2D, folder: str | os.PathLike) -> list[Path]:
-    """Write OpenPose JSON, one folder per camera: ``folder/<camera>_json/<camera>_<frame:012d>_keypoints.json``.
+def export_layout(source: str, layout: str | None = None) -> str:
+    """The OpenPose layout to write keypoints of layout ``source`` in: ``layout`` if given (BODY_25, COCO-18, or
+    the source's own 33 BlazePose points), else the source itself when it is one of OpenPose's own (BODY_25,
+    COCO-18), else BODY_25, which every OpenPose reader knows."""
+    if layout is None:
+        return source if source in ("body25", "coco18") else "body25"
+    if layout not in OPENPOSE_LAYOUTS.values():
+        raise InputDataError(f"--layout {layout}: use one of {', '.join(OPENPOSE_LAYOUTS.values())}")
+    if layout == "blazepose33" and source != "blazepose33":
+        raise InputDataError(f"--layout blazepose33: the keypoints are {source}, not BlazePose's")
+    return layout
 
-    BODY_25 or COCO-18 keypoints are written as they are; other layouts are converted to BODY_25 (points
-    BODY_25 has and they lack, e.g. BlazePose's small toes, are written as 0). Each camera folder is
-    written to a temporary folder and renamed into place (`atomic_folder`).
+
+def _frame_file(people: np.ndarray, header: dict) -> str:
+    """One OpenPose JSON file: ``people`` (P, K, 3) with "not found" as 0, 0, 0."""
+    empty = {key: [] for key in ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
+                                 "pose_keypoints_3d", "face_keypoints_3d", "hand_left_keypoints_3d",
+                                 "hand_right_keypoints_3d")}
+    return json.dumps({"version": 1.3, **header, "people": [
+        {"person_id": [-1], "pose_keypoints_2d": [round(float(x), 3) for x in pts.ravel()], **empty} for pts in people]})
+
+
+def export_openpose(det: Detections2D | Keypoints2D, folder: str | os.PathLike, layout: str | None = None) -> list[Path]:
+    """Write OpenPose JSON, one folder per camera: ``folder/<camera>_json/<camera>_<frame:012d>_keypoints.json``,
+    every person of every frame (most confident first).
+
+    ``layout``: see :func:`export_layout`. Points the layout has and the source lacks (BlazePose's small toes in
+    BODY_25) are 0, 0, 0 (OpenPose's "not found") and listed in ``absent_keypoints``; the source layout is
+    recorded as ``keypoint_source`` (module docstring). Each camera folder is written to a temporary folder and
+    renamed into place (`atomic_folder`).
     """
+    if isinstance(det, Keypoints2D):
+        det = Detections2D.from_keypoints(det)
     folder = Path(folder)
-    layout = kp.format if kp.format in OPENPOSE_LAYOUTS.values() else "body25"
-    points = convert(kp.keypoints, kp.format, layout)
+    layout = export_layout(det.format, layout)
+    points = convert(det.keypoints, det.format, layout)
     points = np.where(np.isfinite(points) & (points[..., 2:3] > 0), points, 0.0)
+    header = {"keypoint_source": det.format}
+    filled = convert(np.ones((len(det.names), 3), np.float32), det.format, layout)[:, 2] > 0
+    absent = [n for n, ok in zip(names_of(layout), filled) if not ok]
+    if absent:
+        header["absent_keypoints"] = absent
+    order = np.argsort(-np.where(det.present, det.scores, -np.inf), axis=2, kind="stable")
     written = []
     ensure_folder(folder)
-    for v, cam in enumerate(kp.cameras):
+    for v, cam in enumerate(det.cameras):
         final = folder / f"{cam}_json"
         with atomic_folder(final) as tmp:
-            for f in range(kp.num_frames):
-                people = []
-                if kp.detected[f, v]:
-                    people.append({"person_id": [-1], "pose_keypoints_2d": [round(float(x), 3) for x in points[f, v].ravel()],
-                                   **{key: [] for key in ("face_keypoints_2d", "hand_left_keypoints_2d",
-                                                          "hand_right_keypoints_2d", "pose_keypoints_3d",
-                                                          "face_keypoints_3d", "hand_left_keypoints_3d",
-                                                          "hand_right_keypoints_3d")}})
-                (tmp / f"{cam}_{f:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": people}))
+            for f in range(det.num_frames):
+                slots = [p for p in order[f, v] if det.present[f, v, p]]
+                (tmp / f"{cam}_{f:012d}_keypoints.json").write_text(_frame_file(points[f, v, slots], header))
         written.append(final)
     return written

@@ -1,17 +1,16 @@
-"""Every person in one view: MediaPipe's BlazePose person detector and landmark model, several people per frame.
+"""MediaPipe's BlazePose graphs for several people, and telling two readings of one person apart.
 
 The models are the two that ship inside the mediapipe wheel (``modules/pose_detection/pose_detection.tflite``,
-``modules/pose_landmark/pose_landmark_full.tflite``), run by MediaPipe's own Tasks ``PoseLandmarker`` in
-video mode, which does what BlazePose does for one person, for up to ``num_poses``: the SSD person detector
-(anchor decoding, non-maximum suppression, the ROI rotated by the hip-centre to shoulder keypoints),
-the landmark model on each person's crop, and tracking: each person's landmarks give the next frame's
-ROI, so the landmark model follows the people it has, and the detector looks for more only while fewer
-than ``num_poses`` are tracked. The Tasks API wants a model bundle whose models carry TFLite metadata
+``modules/pose_landmark/pose_landmark_full.tflite``), run by MediaPipe's own Tasks ``PoseLandmarker``: the
+SSD person detector (anchor decoding, non-maximum suppression, the ROI rotated by the hip-centre to
+shoulder keypoints), the landmark model on each person's ROI, and in video mode tracking (each person's
+landmarks give the next frame's ROI). `mocap.detect.tracker` drives these graphs for several people.
+The Tasks API wants a model bundle whose models carry TFLite metadata
 (the input's normalisation); the wheel's models carry none, so `model_bundle` writes it with the wheel's
 own metadata writer, in memory (nothing is downloaded or written to disk). The normalisation is the
 legacy graphs': the detector takes RGB in [-1, 1], the landmark model RGB in [0, 1].
 
-Two landmark sets on one person (a re-detection beside a tracked ROI) are merged by `duplicates`.
+Two landmark sets on one person (a re-detection beside a tracked person) are told apart by `duplicates`.
 """
 
 from __future__ import annotations
@@ -57,14 +56,14 @@ def model_bundle() -> bytes:
     return buf.getvalue()
 
 
-def landmarker(num_poses: int, masks: bool, min_detection: float, min_tracking: float):
-    """A PoseLandmarker in video mode (close it, or use it as a context manager)."""
+def landmarker(num_poses: int, masks: bool, min_detection: float, min_tracking: float, video: bool = True):
+    """A PoseLandmarker in video (tracking) or image mode; close it when done."""
     from mediapipe.tasks.python import BaseOptions, vision
 
     with _lock:  # the bundle is built once, not raced by the views' threads
         bundle = model_bundle()
     options = vision.PoseLandmarkerOptions(
-        base_options=BaseOptions(model_asset_buffer=bundle), running_mode=vision.RunningMode.VIDEO,
+        base_options=BaseOptions(model_asset_buffer=bundle), running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
         num_poses=num_poses, output_segmentation_masks=masks, min_pose_detection_confidence=min_detection,
         min_pose_presence_confidence=min_detection, min_tracking_confidence=min_tracking)
     return vision.PoseLandmarker.create_from_options(options)
@@ -94,11 +93,11 @@ def duplicates(keypoints: np.ndarray, scores: np.ndarray, max_offset: float = 0.
     for i in order:
         if not np.isfinite(boxes[i]).all():
             continue
-        keep[i] = not any(_same_person(kp[i], kp[j], boxes[i], boxes[j], max_offset, max_iou) for j in np.nonzero(keep)[0])
+        keep[i] = not any(same_person(kp[i], kp[j], boxes[i], boxes[j], max_offset, max_iou) for j in np.nonzero(keep)[0])
     return keep
 
 
-def _same_person(a: np.ndarray, b: np.ndarray, box_a: np.ndarray, box_b: np.ndarray, max_offset: float,
+def same_person(a: np.ndarray, b: np.ndarray, box_a: np.ndarray, box_b: np.ndarray, max_offset: float,
                  max_iou: float) -> bool:
     both = (a[:, 2] >= 0.5) & (b[:, 2] >= 0.5)
     if not both.any():
@@ -106,22 +105,3 @@ def _same_person(a: np.ndarray, b: np.ndarray, box_a: np.ndarray, box_b: np.ndar
     diag = np.hypot(box_b[2] - box_b[0], box_b[3] - box_b[1])
     return bool(np.median(np.linalg.norm(a[both, :2] - b[both, :2], axis=-1)) < max_offset * diag)
 
-
-def tasks_frame(graph, W: int, H: int, fps: float):
-    """The Tasks graph's reading of frame ``f``: keypoints ``(P, 33, 3)`` pixels, scores ``(P,)`` (mean
-    visibility), and each person's image-sized mask (when the graph makes them)."""
-    import mediapipe as mp
-
-    last = [-1]
-
-    def run(frame: np.ndarray, f: int):
-        # Video mode wants strictly increasing timestamps (ms); its landmark filters use them.
-        ts = max(last[0] + 1, int(round(f * 1000.0 / fps)))
-        last[0] = ts
-        result = graph.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=frame), ts)
-        kp = np.array([[(p.x * W, p.y * H, p.visibility) for p in person] for person in result.pose_landmarks],
-                      dtype=np.float64).reshape(-1, 33, 3)
-        full = [m.numpy_view() for m in (result.segmentation_masks or [])]
-        return kp, kp[..., 2].mean(-1), full
-
-    return run

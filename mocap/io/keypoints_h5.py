@@ -9,7 +9,8 @@ Layout, format version 2 (one group per camera, so views can be added one by one
     /<camera>/detected     (F,) uint8: 1 where the detector found at least one person
     /<camera>/masks        (F, P, S, S) uint8, optional: person probability x 255 inside mask_boxes, resampled
                            to S x S pixels (gzip)
-    /<camera>/mask_boxes   (F, P, 4) float32, optional: the image box x0, y0, x1, y1 each mask covers
+    /<camera>/mask_boxes   (F, P, 4) float32, optional: the image box x0, y0, x1, y1 each mask covers, edge to edge
+                           (pixel centres at integers; `mocap.detect.masks.to_image` pastes a mask back)
     /<camera>              attrs: image_size (width, height), plus per-view metadata
 
 P is the number of person slots of that view (the most people found in one frame); slots are per frame and

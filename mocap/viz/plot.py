@@ -1,7 +1,8 @@
 """Plots of a fitted sequence: joint angles over time, per-frame reprojection errors, errors against truth.
 
 Joint angle: the geodesic angle (degrees) of each joint's rotation from the rest pose, i.e. the angle of the
-rotation relative to its parent, so 0 is the template's pose. Reprojection errors are the per-view,
+rotation relative to its parent, so 0 is the template's pose. Anatomical angles (flexion, abduction, rotation of
+hips, knees, shoulders, elbows): :mod:`mocap.viz.angles`. Reprojection errors are the per-view,
 per-frame values `mocap run` stores (``reprojection_error_px`` (F, V)).
 """
 
@@ -133,12 +134,15 @@ def evaluate_against(result_path: str | os.PathLike, gt_path: str | os.PathLike,
 
 def write_plots(result_path: str | os.PathLike, out_dir: str | os.PathLike | None = None,
                 gt: str | os.PathLike | None = None) -> list[Path]:
-    """``joint_angles.png`` and ``errors.png`` (when there is something to show) next to the result or in ``out_dir``."""
+    """``joint_angles.png``, ``anatomical_angles.csv`` / ``.png`` and ``errors.png`` (when there is something to
+    show) next to the result or in ``out_dir``."""
+    from mocap.viz.angles import write_angle_outputs
     from mocap.viz.result import load_result
 
     result = load_result(result_path)
     out_dir = Path(out_dir) if out_dir is not None else Path(result_path).parent
     paths = [save_figure(plot_joint_angles(result), out_dir / "joint_angles.png", dpi=90)]
+    paths += write_angle_outputs(result, out_dir)
     fig = plot_errors(result, evaluate_against(result_path, gt) if gt is not None else None)
     if fig is not None:
         paths.append(save_figure(fig, out_dir / "errors.png", dpi=90))
