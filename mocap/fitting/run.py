@@ -27,6 +27,7 @@ from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
 from mocap.fitting.people import choose_people, far_views, person_dir, with_association, without_views
 from mocap.fitting.tracking import VIEW_REASONS, Association, associate
 from mocap.fitting.views import select_views
+from mocap.io.atomic import check_destination
 from mocap.io.calibration_toml import file_sha256, load_rig
 from mocap.io.keypoints_h5 import Detections2D, Keypoints2D, read_detections
 from mocap.io.smpl_npz import SmplSequence, save_sequence
@@ -244,6 +245,7 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
     inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, frames=frames, person=person)
     part = None if frames is None else (inp.first_frame, inp.first_frame + inp.keypoints.num_frames)
     out = Path(output) if output is not None else default_output(inp.root, part)
+    check_destination(out, *(person_dir(inp.root, n) / default_output(inp.root, part).name for n in inp.people))
     fits = []
     for n in inp.people:
         kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
