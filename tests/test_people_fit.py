@@ -94,6 +94,12 @@ def test_run_fits_every_person_and_eval_matches_them(two):
         assert m.metrics[t].mpjpe < 60  # mm; a wrong person would be metres off
     out = runner.invoke(app, ["eval", str(two / "output" / "people"), "--gt", str(two / "ground_truth")])
     assert out.exit_code == 0 and "identity switches: 0" in out.output
+    from mocap.viz.report import people_table
+
+    table = people_table(two)
+    assert [r[0] for r in table.rows] == ["0", "1"]
+    err = np.load(two / "output" / "people" / "1" / "smpl.npz")["reprojection_error_px"]
+    assert float(table.rows[1][3]) == pytest.approx(np.nanmean(err), abs=0.01)
     bad = runner.invoke(app, ["run", str(two), "--person", "7"])
     assert bad.exit_code == 2 and "--person 7: no such person" in bad.output
 

@@ -261,6 +261,8 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
                          {"shape_file": str(shape) if shape and n == inp.people[0] else None, "person": n,
                           "people": list(inp.people), "first_frame": inp.first_frame, **extra})
         seq = fitted_sequence(result, inp.body, meta)
+        # Which detection slot of keypoints2d.h5 each view's person was, (F, V), -1 none: for the overlays.
+        seq = dataclasses.replace(seq, extra={**seq.extra, "detection_slots": inp.association.slots(n)})
         path = person_dir(inp.root, n) / default_output(inp.root, part).name
         save_sequence(path, seq)
         if n == inp.people[0]:
