@@ -205,6 +205,13 @@ class SessionConfig:
     """Pipeline preset name (pipelines/NAME.yaml) or path."""
     overrides: dict = dataclasses.field(default_factory=dict)
     """Pipeline overrides, checked by the pipeline's own config."""
+    people: tuple[int, ...] | None = None
+    """Ids of the people to fit (`mocap run` lists them); every person found when absent."""
+    max_people: int | None = None
+    """Fit at most this many people, the most seen first; the main subject always."""
+    person: int | None = None
+    """The main subject's id, written to output/smpl.npz (default 0: the person seen by the most views for the
+    most frames); `mocap run --person` overrides it."""
 
 
 def field_docs(cls: type) -> dict[str, str]:

@@ -48,7 +48,10 @@ def _session(root, body: str | None = None):
     boxes = np.tile(np.array([110.0, 40.0, 210.0, 230.0], np.float32), (F, 2, 1))
     detected = np.ones((F, 2), bool)
     boxes[2], detected[2] = np.nan, False
-    kp = rng.uniform([110, 40, 0.5], [210, 230, 1.0], (F, 2, 24, 3)).astype(np.float32)
+    # Keypoints of one 3D point set seen by both cameras, so that the views agree on one person.
+    X = np.array([0.0, 0.1, 0.0]) + rng.uniform(-0.3, 0.3, (F, 24, 3))
+    uv = np.stack([cam.project(X.reshape(-1, 3)).reshape(F, 24, 2) for cam in rig], 1)
+    kp = np.concatenate([uv, rng.uniform(0.5, 1.0, (F, 2, 24, 1))], -1).astype(np.float32)
     kp[2] = np.nan
     write_keypoints(root / "output" / "keypoints2d.h5",
                     Keypoints2D(rig.names, kp, boxes, detected, np.array([[W, H]] * 2), "smpl24", JOINT_NAMES, 30.0))

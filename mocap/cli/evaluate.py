@@ -14,8 +14,8 @@ from mocap.cli._base import app, console, styled
 
 @app.command("eval")
 def eval_(
-    result: Path = typer.Argument(..., help="Motion to evaluate: our npz, AMASS npz (z-up detected; --body for files naming none), or SPIN/ReFit npz (pose, shape, trans)."),
-    gt: Path = typer.Option(..., "--gt", help="Ground-truth npz (e.g. a synthetic session's ground_truth.npz)."),
+    result: Path = typer.Argument(..., help="Motion to evaluate: our npz, AMASS npz (z-up detected; --body for files naming none), or SPIN/ReFit npz (pose, shape, trans); or a folder of people (output/people)."),
+    gt: Path = typer.Option(..., "--gt", help="Ground-truth npz (e.g. a synthetic session's ground_truth.npz); or a folder of people (its ground_truth/)."),
     offset: int = typer.Option(0, help="Result frame i is ground-truth frame i + OFFSET."),
     body: Optional[str] = typer.Option(None, help="Body model for both files instead of the ones they name."),
     gt_body: Optional[str] = typer.Option(None, help="Body model for the ground truth only."),
@@ -24,11 +24,16 @@ def eval_(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the numbers (mm) to this JSON file."),
     plot: Optional[Path] = typer.Option(None, help="Draw per-joint errors and errors over time to this PNG."),
 ) -> None:
-    """Compare a body motion with ground truth: MPJPE, PA-MPJPE, PVE, global error, acceleration, per joint."""
+    """Compare a body motion with ground truth: MPJPE, PA-MPJPE, PVE, global error, acceleration, per joint.
+    With two folders of people: identities matched, errors per person, identity switches."""
     import json
 
     from mocap.eval.evaluate import evaluate_files
     from mocap.io.atomic import write_text
+
+    if result.is_dir() and gt.is_dir():
+        _eval_people(result, gt, json_out)
+        return
 
     m = evaluate_files(result, gt, offset=offset, body=body, gt_body=gt_body, gender=gender, up=up)
 
@@ -62,3 +67,28 @@ def eval_(
 
         plot_metrics(m, plot, title=f"{result.name} vs {gt.name}")
         console.print(f"wrote {plot}")
+
+
+def _eval_people(result: Path, gt: Path, json_out: Optional[Path]) -> None:
+    import json
+
+    from mocap.eval.people import evaluate_people
+    from mocap.io.atomic import write_text
+
+    m = evaluate_people(result, gt)
+    table = Table(title=f"people of {result} vs {gt}")
+    for col in ("true person", "fitted person", "MPJPE mm", "PA-MPJPE mm", "global MPJPE mm", "frames", "id switches"):
+        table.add_column(col, justify="left" if "person" in col else "right")
+    for t, f in m.pairs.items():
+        p = m.metrics[t]
+        table.add_row(t, f, f"{p.mpjpe:.1f}", f"{p.pa_mpjpe:.1f}", "-" if p.global_mpjpe is None else f"{p.global_mpjpe:.1f}",
+                      f"{len(p.frames)} ({100 * p.frames_evaluated:.0f} %)", str(m.switches[t]))
+    console.print(table)
+    console.print(f"identity switches: {sum(m.switches.values())}")
+    for t in m.unmatched_truth:
+        console.print(f"[yellow]true person {t}: no fitted person matches (missed)[/]")
+    for f in m.unmatched_fit:
+        console.print(f"[yellow]fitted person {f}: matches no true person (a false track)[/]")
+    if json_out is not None:
+        write_text(json_out, json.dumps(m.summary(), indent=2) + "\n")
+        console.print(f"wrote {json_out}")

@@ -24,6 +24,7 @@ def synth(
     body: str = typer.Option("open", help="Body model: open, smpl, or a path to SMPL files."),
     render: bool = typer.Option(False, "--render", help="Also render videos and ChArUco calibration footage."),
     board_frames: int = typer.Option(120, help="Frames of board footage per camera (with --render)."),
+    people: int = typer.Option(1, "--people", help="People in the session, 1-4: their paths cross and they hide each other."),
 ) -> None:
     """Write a synthetic session whose truth is known: rig, motion, 2D keypoints (and footage with --render)."""
     import time
@@ -31,12 +32,13 @@ def synth(
     from mocap.synth.session import SynthConfig, synthesize
 
     cfg = SynthConfig(cameras=cameras, frames=frames, fps=fps, motion=motion, noise=noise, outliers=outliers,
-                      occlusion=occlusion, seed=seed, body=body, render=render, board_frames=board_frames)
+                      occlusion=occlusion, seed=seed, body=body, render=render, board_frames=board_frames,
+                      people=people)
     start = time.perf_counter()
     bar, progress = progress_bar("rendering")
     with bar:
         result = synthesize(out, cfg, progress=progress if render else None)
     console.print(f"wrote {result.root}: {len(result.rig)} cameras, {frames} frames of {motion} "
-                  f"in {time.perf_counter() - start:.1f} s")
+                  f"{'' if people == 1 else f'({people} people) '}in {time.perf_counter() - start:.1f} s")
     for f in result.files:
         console.print(f"  {f.relative_to(result.root)}")

@@ -13,6 +13,7 @@ from typing import Literal
 
 from mocap.config import load_config, read_yaml
 from mocap.errors import ConfigError
+from mocap.fitting.association import AssociationConfig
 from mocap.fitting.priors import PriorConfig
 from mocap.fitting.solver import RobustConfig
 from mocap.fitting.temporal import TemporalConfig
@@ -85,6 +86,8 @@ class FitConfig:
     triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    association: AssociationConfig = field(default_factory=AssociationConfig)
+    """Which detection in each view is which person, and who is who over time (:mod:`mocap.fitting.tracking`)."""
     threads: int = 1
     """torch CPU threads while fitting (restored after). The solver's many small batched products gain
     nothing from more, and spinning threads cost several times the work on a busy machine; 0 keeps torch's."""

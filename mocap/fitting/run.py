@@ -24,9 +24,11 @@ from mocap.errors import ConfigError, FittingError, InputDataError, MissingDepen
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
+from mocap.fitting.people import choose_people, far_views, person_dir, with_association, without_views
+from mocap.fitting.tracking import VIEW_REASONS, Association, associate
 from mocap.fitting.views import select_views
 from mocap.io.calibration_toml import file_sha256, load_rig
-from mocap.io.keypoints_h5 import Keypoints2D, read_keypoints
+from mocap.io.keypoints_h5 import Detections2D, Keypoints2D, read_detections
 from mocap.io.smpl_npz import SmplSequence, save_sequence
 from mocap.io.subject import SubjectShape, load_subject, save_subject
 
@@ -51,8 +53,8 @@ def session_config(root: Path) -> SessionConfig:
     return load_config(SessionConfig, read_yaml(path), str(path)) if path.is_file() else SessionConfig()
 
 
-def _keypoints(root: Path) -> Keypoints2D:
-    """The session's keypoints; detection runs first when the file is missing."""
+def _detections(root: Path) -> Detections2D:
+    """Every detection of the session; detection runs first when the file is missing."""
     path = root / "output" / "keypoints2d.h5"
     if not path.is_file():
         from mocap.detect.stage import detect_session
@@ -63,10 +65,10 @@ def _keypoints(root: Path) -> Keypoints2D:
         except InputDataError as e:
             raise InputDataError(f"{path}: no keypoints, and none can be detected: {e}") from None
         detect_session(session)
-    return read_keypoints(path)
+    return read_detections(path)
 
 
-def _check_keypoints(kp: Keypoints2D, path: Path, scfg: SessionConfig, min_confidence: float) -> Keypoints2D:
+def _check_keypoints(kp: Detections2D, path: Path, scfg: SessionConfig, min_confidence: float) -> Detections2D:
     """Frame rate (session.yaml's wins), at least two views, some usable keypoints."""
     if scfg.fps is not None:
         kp = dataclasses.replace(kp, fps=scfg.fps)
@@ -82,7 +84,7 @@ def _check_keypoints(kp: Keypoints2D, path: Path, scfg: SessionConfig, min_confi
     return kp
 
 
-def _check_rig(rig, kp: Keypoints2D, path: Path) -> tuple[object, list[str]]:
+def _check_rig(rig, kp: Detections2D, path: Path) -> tuple[object, list[str]]:
     """The rig in the keypoints' views, sized for their images, y up; warnings for what was adapted."""
     from mocap.calib.checks import check_up, conform_rig
 
@@ -116,11 +118,21 @@ class Inputs:
     swaps: np.ndarray | None = None  # (F, V) left/right relabellings applied to ``keypoints`` (fitting.swaps)
     first_frame: int = 0  # session frame of ``keypoints``' frame 0 (``frames`` START)
     calibration_warnings: tuple[str, ...] = ()  # what the calibration needed to fit the footage (calib.checks)
+    detections: Detections2D | None = None  # every detection of the views used
+    association: Association | None = None  # the people found in ``detections``
+    people: tuple[int, ...] = (0,)  # the ids to fit, the main subject (whose detections ``keypoints`` holds) first
+
+    def person(self, person: int) -> tuple[Keypoints2D, np.ndarray | None]:
+        """One person's detections (left/right swaps undone when the pipeline says so) and the swap codes."""
+        kp = self.association.keypoints(self.detections, person)
+        return fix_swaps(kp, self.rig) if self.pipeline.fit.fix_swaps else (kp, None)
 
 
 def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None,
-                checkpoint: Path | None = None, need_checkpoint: bool = False, frames: str | None = None) -> Inputs:
-    """Everything a fit needs; ``frames`` ``"START:STOP"`` keeps those frames of the keypoints only."""
+                checkpoint: Path | None = None, need_checkpoint: bool = False, frames: str | None = None,
+                person: int | None = None) -> Inputs:
+    """Everything a fit needs; ``keypoints`` are the main subject's (``person``, default the most seen);
+    ``frames`` ``"START:STOP"`` keeps those frames of the detections only."""
     root = Path(root)
     if not root.is_dir():
         raise InputDataError(f"{root}: session folder not found")
@@ -138,37 +150,39 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
         body, checkpoint = refit_requirements(checkpoint or pcfg.refit.checkpoint, scfg.body, scfg.gender,
                                               need_checkpoint)
     rig_all = load_rig(root / "calibration.toml")
-    kp = _keypoints(root)
+    det = _detections(root)
     first = 0
     if frames is not None:
-        idx = parse_frames(frames, kp.num_frames)
-        kp, first = frame_range(kp, int(idx[0]), int(idx[-1]) + 1), int(idx[0])
-    missing = [c for c in kp.cameras if c not in rig_all]
+        idx = parse_frames(frames, det.num_frames)
+        det, first = frame_range(det, int(idx[0]), int(idx[-1]) + 1), int(idx[0])
+    missing = [c for c in det.cameras if c not in rig_all]
     if missing:
         raise InputDataError(f"{root / 'calibration.toml'}: no calibration for camera(s) {listing(missing)} of the "
                              f"keypoints; it has {listing(rig_all.names)}")
     if scfg.cameras is not None:
-        kp = kp.select(scfg.cameras)
+        det = det.select(scfg.cameras)
     if views is not None:
         if views < 2:
             raise ConfigError(f"--views {views}: multi-view fitting needs at least 2 views")
-        keep = select_views(rig_all.subset(kp.cameras), kp.keypoints, views, pcfg.fit.min_confidence)
-        kp = kp.select([kp.cameras[i] for i in keep])
-    kp = _check_keypoints(kp, root / "output" / "keypoints2d.h5", scfg, pcfg.fit.min_confidence)
-    rig, notes = _check_rig(rig_all.subset(kp.cameras), kp, root / "calibration.toml")
+        keep = select_views(rig_all.subset(det.cameras), det.best().keypoints, views, pcfg.fit.min_confidence)
+        det = det.select([det.cameras[i] for i in keep])
+    det = _check_keypoints(det, root / "output" / "keypoints2d.h5", scfg, pcfg.fit.min_confidence)
+    rig, notes = _check_rig(rig_all.subset(det.cameras), det, root / "calibration.toml")
     body = load_body(scfg.body, scfg.gender) if body is None else body
-    swaps = None
-    if pcfg.fit.fix_swaps:
-        kp, swaps = fix_swaps(kp, rig)
-    return Inputs(root, scfg, pcfg, body, kp, rig, keypoint_spec(body, kp.format), checkpoint, swaps, first, tuple(notes))
+    assoc = associate(det, rig, pcfg.fit.association)
+    people = choose_people(assoc, scfg.person if person is None else person, scfg.people, scfg.max_people)
+    inp = Inputs(root, scfg, pcfg, body, det.best(), rig, keypoint_spec(body, det.format), checkpoint, None, first,
+                 tuple(notes), det, assoc, tuple(people))
+    kp, swaps = inp.person(people[0])
+    return dataclasses.replace(inp, keypoints=kp, swaps=swaps)
 
 
-def frame_range(kp: Keypoints2D, start: int, stop: int) -> Keypoints2D:
-    """Frames ``start .. stop-1`` of ``kp`` (every per-frame array cut alike)."""
+def frame_range(det: Detections2D, start: int, stop: int) -> Detections2D:
+    """Frames ``start .. stop-1`` of ``det`` (every per-frame array cut alike)."""
     cut = slice(start, stop)
-    return dataclasses.replace(kp, keypoints=kp.keypoints[cut], boxes=kp.boxes[cut], detected=kp.detected[cut],
-                               masks=None if kp.masks is None else kp.masks[cut],
-                               mask_boxes=None if kp.mask_boxes is None else kp.mask_boxes[cut])
+    return dataclasses.replace(det, keypoints=det.keypoints[cut], boxes=det.boxes[cut], scores=det.scores[cut],
+                               masks=None if det.masks is None else det.masks[cut],
+                               mask_boxes=None if det.mask_boxes is None else det.mask_boxes[cut])
 
 
 def default_output(root: Path, frames: tuple[int, int] | None = None) -> Path:
@@ -200,37 +214,74 @@ def _metadata(inp: Inputs, extra: dict) -> dict:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class PersonFit:
+    person: int
+    result: FitResult
+    path: Path  # output/people/<id>/smpl.npz
+    keypoints: Keypoints2D  # the person's detections as fitted (swaps undone, views far from the fit removed)
+
+
 def run_session(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
                 combine: str | None = None, debug: bool = False, progress: Progress | None = None,
-                checkpoint: Path | None = None, frames: str | None = None,
-                output: Path | None = None) -> tuple[FitResult, Path]:
-    """Fit the session (the pipeline's updater: keypoints, ReFit, or ReFit then keypoints) and write
-    ``output`` (default :func:`default_output`; and ``output/fit.h5`` with ``debug``).
+                checkpoint: Path | None = None, frames: str | None = None, output: Path | None = None,
+                person: int | None = None) -> tuple[FitResult, Path]:
+    """Fit the session's main subject (and every other person chosen, `run_people`); the main subject's
+    result and the file written (``output``, default :func:`default_output`)."""
+    fits, out = run_people(root, views, shape, pipeline, combine, debug, progress, checkpoint, frames, output, person)
+    return fits[0].result, out
 
-    ``frames`` ``"START:STOP"`` fits those frames only; the file's metadata records ``first_frame``, the
-    session frame of its frame 0 (`mocap eval --offset START` pairs it with the ground truth).
-    """
-    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, frames=frames)
-    betas = load_shape(Path(shape), inp.body) if shape is not None else None
-    extra = {}
-    start = None
+
+def run_people(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
+               combine: str | None = None, debug: bool = False, progress: Progress | None = None,
+               checkpoint: Path | None = None, frames: str | None = None, output: Path | None = None,
+               person: int | None = None) -> tuple[list[PersonFit], Path]:
+    """Fit every chosen person (the pipeline's updater: keypoints, ReFit, or ReFit then keypoints), each with
+    its own betas, into ``output/people/<id>/smpl.npz``; the main subject (first) also into ``output``
+    (default :func:`default_output`; and ``output/fit.h5`` with ``debug``). ``shape`` holds the main subject's
+    betas. ``frames`` ``"START:STOP"`` fits those frames only (``smpl_frames_START-STOP.npz``); the metadata
+    records ``first_frame``, the session frame of the file's frame 0 (`mocap eval --offset START`)."""
+    inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, frames=frames, person=person)
+    part = None if frames is None else (inp.first_frame, inp.first_frame + inp.keypoints.num_frames)
+    out = Path(output) if output is not None else default_output(inp.root, part)
+    fits = []
+    for n in inp.people:
+        kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
+        betas = load_shape(Path(shape), inp.body) if shape is not None and n == inp.people[0] else None
+        result, extra = _fit_person(inp, kp, betas, progress, debug)
+        far = far_views(result, inp.rig, inp.pipeline.fit.association.max_view_error)
+        if far.any():  # detections that passed the test between views but not the body: refit without them
+            kp = without_views(kp, far)
+            result, extra = _fit_person(inp, kp, betas, progress, debug)
+        result = with_association(dataclasses.replace(result, swaps=swaps), inp.association, n,
+                                  inp.pipeline.fit.min_views, far)
+        meta = _metadata(dataclasses.replace(inp, keypoints=kp, swaps=swaps),
+                         {"shape_file": str(shape) if shape and n == inp.people[0] else None, "person": n,
+                          "people": list(inp.people), "first_frame": inp.first_frame, **extra})
+        seq = fitted_sequence(result, inp.body, meta)
+        # Which detection slot of keypoints2d.h5 each view's person was, (F, V), -1 none: for the overlays.
+        seq = dataclasses.replace(seq, extra={**seq.extra, "detection_slots": inp.association.slots(n)})
+        path = person_dir(inp.root, n) / default_output(inp.root, part).name
+        save_sequence(path, seq)
+        if n == inp.people[0]:
+            save_sequence(out, seq)
+            if debug:
+                write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
+        fits.append(PersonFit(n, result, path, kp))
+    return fits, out
+
+
+def _fit_person(inp: Inputs, kp: Keypoints2D, betas, progress, debug) -> tuple[FitResult, dict]:
+    extra, start, result = {}, None, None
     if inp.pipeline.updater != "keypoints":
         from mocap.fitting.refit.session import fit_refit_session
 
-        result, extra["refit"] = fit_refit_session(inp.root, inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline,
+        result, extra["refit"] = fit_refit_session(inp.root, kp, inp.rig, inp.body, inp.spec, inp.pipeline,
                                                    inp.checkpoint, betas, progress, first_frame=inp.first_frame)
         start = result.params
     if inp.pipeline.updater != "refit":
-        result = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
-                              start=start)
-    result = dataclasses.replace(result, swaps=inp.swaps)
-    part = None if frames is None else (inp.first_frame, inp.first_frame + inp.keypoints.num_frames)
-    out = Path(output) if output is not None else default_output(inp.root, part)
-    meta = _metadata(inp, {"shape_file": str(shape) if shape else None, "first_frame": inp.first_frame, **extra})
-    save_sequence(out, fitted_sequence(result, inp.body, meta))
-    if debug:
-        write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
-    return result, out
+        result = fit_sequence(kp, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug, start=start)
+    return result, extra
 
 
 def fitted_sequence(result: FitResult, body: BodyModel, meta: dict) -> SmplSequence:
@@ -247,6 +298,10 @@ def fitted_sequence(result: FitResult, body: BodyModel, meta: dict) -> SmplSeque
     if result.swaps is not None:
         quality["left_right_swaps"] = result.swaps  # (F, V) codes, names in left_right_swap_names
         quality["left_right_swap_names"] = np.array(json.dumps(SWAPS))
+    if result.view_reasons is not None:
+        quality["view_reasons"] = result.view_reasons  # (F, V) codes, names in view_reason_names
+        quality["view_reason_names"] = np.array(json.dumps(VIEW_REASONS))
+        quality["person"] = np.int64(result.person)
     return SmplSequence(poses=p.poses().detach().double().numpy(), trans=p.transl.detach().double().numpy(),
                         betas=result.betas.detach().double().numpy(), gender=body.gender, fps=result.fps,
                         surface_model=body.name, extra=quality, meta=meta)
@@ -284,12 +339,13 @@ def parse_frames(spec: str, num_frames: int) -> np.ndarray:
 
 
 def shape_session(root: Path, frames: str, output: Path, views: int | None = None, pipeline: str | None = None,
-                  progress: Progress | None = None) -> tuple[ShapeResult, Path]:
-    """Fit one betas vector to ``frames`` of the session from all views and write it to ``output``."""
-    inp = load_inputs(root, views, pipeline)
+                  progress: Progress | None = None, person: int | None = None) -> tuple[ShapeResult, Path]:
+    """Fit one betas vector to ``frames`` of the session from all views and write it to ``output``: the main
+    subject's, or ``person``'s."""
+    inp = load_inputs(root, views, pipeline, person=person)
     idx = parse_frames(frames, inp.keypoints.num_frames)
     res = fit_shape(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, idx, progress)
     save_subject(output, SubjectShape(betas=res.betas.double().numpy(), gender=inp.body.gender,
                                       surface_model=inp.body.name, error_px=float(res.error_px), frames=res.frames,
-                                      meta=_metadata(inp, {"frames": frames})))
+                                      meta=_metadata(inp, {"frames": frames, "person": inp.people[0]})))
     return res, Path(output)

@@ -47,6 +47,8 @@ class FitResult:
     betas_held: bool  # True with a given shape (Shape ReFit)
     diagnostics: dict[str, np.ndarray] = field(default_factory=dict)  # per-iteration, with debug
     swaps: np.ndarray | None = None  # (F, V) left/right relabelling applied to the detections (fitting.swaps.SWAPS)
+    view_reasons: np.ndarray | None = None  # (F, V) why each view serves the person or not (tracking.VIEW_REASONS)
+    person: int | None = None  # the person's id in the session (fitting.people)
 
 
 @dataclass(frozen=True)

@@ -42,26 +42,28 @@ def _camera_noise(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
 
 
-def render_videos(folder: Path, rig, motion, body, rng: np.random.Generator,
+def render_videos(folder: Path, rig, motions, body, rng: np.random.Generator,
                   progress: Progress | None = None, chunk: int = 64) -> list[Path]:
-    """``folder/<camera>.mp4`` for every camera of ``rig``: ``motion`` of ``body`` over the backdrop."""
+    """``folder/<camera>.mp4`` for every camera of ``rig``: ``motions`` (one Motion or several people's) of
+    ``body`` over the backdrop; several bodies are drawn as one mesh, so they hide each other correctly."""
     import torch
 
     from mocap.synth.render import backdrop, part_colours, pixel_rays, shade_body
 
-    F = len(motion.transl)
-    colours = part_colours(body.layer.lbs_weights.detach().cpu().numpy())
-    faces = body.faces
+    motions = [motions] if not isinstance(motions, (list, tuple)) else list(motions)
+    F = len(motions[0].transl)
+    colours = np.tile(part_colours(body.layer.lbs_weights.detach().cpu().numpy()), (len(motions), 1))
+    faces = np.concatenate([body.faces + k * body.num_vertices for k in range(len(motions))])
     with torch.no_grad():
-        verts = np.concatenate([
-            body(motion.global_orient[s:s + chunk], motion.body_pose[s:s + chunk],
-                 torch.as_tensor(motion.betas[None], dtype=body.dtype), motion.transl[s:s + chunk]).vertices.double().numpy()
-            for s in range(0, F, chunk)])
+        verts = np.concatenate([np.concatenate([
+            body(m.global_orient[s:s + chunk], m.body_pose[s:s + chunk],
+                 torch.as_tensor(m.betas[None], dtype=body.dtype), m.transl[s:s + chunk]).vertices.double().numpy()
+            for s in range(0, F, chunk)]) for m in motions], 1)
     total, done, files = F * len(rig), 0, []
     for cam in rig:
         bg = backdrop(cam, pixel_rays(cam))
         path = folder / f"{cam.name}.mp4"
-        with video_writer(path, motion.fps, cam.image_size) as write:
+        with video_writer(path, motions[0].fps, cam.image_size) as write:
             for f in range(F):
                 img, _ = shade_body(cam, verts[f], faces, colours, bg)
                 write(_camera_noise(img, rng))

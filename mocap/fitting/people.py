@@ -1,0 +1,125 @@
+"""Several people in one session: which to fit, each person's detections, and what each fit records.
+
+The people come from `mocap.fitting.tracking.associate`. Ids are numbered by how much each person is seen
+(views times frames): person 0, the one seen by the most views for the most frames, is the main subject
+written to ``output/smpl.npz``, unless ``--person`` names another. Every person fitted is also written to
+``output/people/<id>/smpl.npz``. ``people:`` in session.yaml lists the ids to fit, ``max_people:`` keeps the
+most seen; the main subject is always fitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mocap.cameras import CameraRig
+from mocap.errors import ConfigError, FittingError
+from mocap.fitting.params import BodyParams
+from mocap.fitting.sequence import FLAGS, FitResult
+from mocap.fitting.tracking import VIEW_REASONS, Association
+from mocap.io.keypoints_h5 import Keypoints2D
+
+
+#: What each reason a view was left out means (`VIEW_REASONS`), for summaries.
+REASON_TEXT = {
+    "not_detected": "nobody detected",
+    "too_few_keypoints": "too few confident keypoints",
+    "other_person": "it sees only other people",
+    "disagrees": "its detection agrees with no other view (another person or a wrong detection)",
+    "far_from_fit": "its detection lies far from the body the other views agree on",
+}
+
+
+def person_dir(root: Path, person: int) -> Path:
+    """``output/people/<id>/`` of a session."""
+    return Path(root) / "output" / "people" / str(person)
+
+
+def choose_people(assoc: Association, main: int | None = None, people: tuple[int, ...] | None = None,
+                  max_people: int | None = None, source: str = "session.yaml") -> list[int]:
+    """The ids to fit, the main subject first.
+
+    Args:
+        main: ``--person``: the main subject's id (default: person 0, the most seen).
+        people: ids to fit (``people:``); all found when None.
+        max_people: fit at most this many, the most seen first (``max_people:``).
+    """
+    n = assoc.num_people
+    if n == 0:
+        raise FittingError("no person is seen by two views that agree (association found nobody); check the "
+                           "detections (mocap info, mocap viz overlay) and the calibration")
+    found = f"found {n} (ids 0-{n - 1})" if n > 1 else "found 1 (id 0)"
+    for pid, what in [(main, "--person")] + [(p, f"{source}: people") for p in people or ()]:
+        if pid is not None and not 0 <= pid < n:
+            raise ConfigError(f"{what} {pid}: no such person; {found}")
+    if max_people is not None and max_people < 1:
+        raise ConfigError(f"{source}: max_people {max_people}: must be at least 1")
+    main = assoc.main_person() if main is None else main
+    ids = [p for p in (people if people is not None else range(n)) if p != main]
+    ids = [main] + sorted(set(ids), key=lambda p: -assoc.views_seen(p).sum())
+    return ids[:max_people] if max_people is not None else ids
+
+
+def _empty_outside(p: BodyParams, inside: np.ndarray) -> BodyParams:
+    """Frames outside the person's track left NaN: the person is not there, nothing to interpolate."""
+    nan = BodyParams(torch.full_like(p.global_orient, float("nan")), torch.full_like(p.body_pose, float("nan")),
+                     p.betas, torch.full_like(p.transl, float("nan")))
+    return p.where(torch.as_tensor(inside), nan)
+
+
+def far_views(result: FitResult, rig: CameraRig, max_error: float) -> np.ndarray:
+    """``(F, V)`` views whose mean reprojection error, in metres at the body's depth, exceeds ``max_error``
+    and three times the median of the frame's other views (`AssociationConfig.max_view_error`)."""
+    with torch.no_grad():
+        X = np.nan_to_num(result.params.transl.double().numpy())  # (F, 3) near the pelvis: depth enough
+    depth = np.einsum("vij,fj->fvi", rig.R, X)[..., 2] + rig.t[None, :, 2]
+    err = result.error_px * depth / rig.K[None, :, 0, 0]
+    V = err.shape[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames no other view sees: NaN, nothing compared
+        others = np.stack([np.nanmedian(np.delete(err, v, 1), 1) for v in range(V)], 1) if V > 1 \
+            else np.full_like(err, np.nan)
+    with np.errstate(invalid="ignore"):
+        return (err > max_error) & (err > 3 * others) & result.views_used
+
+
+def without_views(kp: Keypoints2D, drop: np.ndarray) -> Keypoints2D:
+    """``kp`` with the detections of ``drop`` ``(F, V)`` removed."""
+    keypoints = np.where(drop[..., None, None], np.nan, kp.keypoints)
+    return dataclasses.replace(kp, keypoints=keypoints, detected=kp.detected & ~drop)
+
+
+def with_association(result: FitResult, assoc: Association, person: int, min_views: int,
+                     far: np.ndarray | None = None) -> FitResult:
+    """The person's fit with its association record: frames outside the track empty, per-view reasons
+    (``FitResult.view_reasons``; ``far`` ``(F, V)``: views left out after a first fit, `far_views`), and frames
+    whose views could not agree on the person flagged poor fit."""
+    reasons = assoc.view_reasons(person)
+    if far is not None:
+        reasons[far] = VIEW_REASONS.index("far_from_fit")
+    first, last = assoc.span(person)
+    inside = (np.arange(len(reasons)) >= first) & (np.arange(len(reasons)) <= last)
+    flags = result.flags.copy()
+    used = (reasons == VIEW_REASONS.index("used")).sum(1)
+    odd = np.isin(reasons, [VIEW_REASONS.index("disagrees"), VIEW_REASONS.index("far_from_fit")]).sum(1)
+    flags[inside & (used < min_views) & (used + odd >= min_views)] |= FLAGS["poor_fit"]
+    error = np.where(inside[:, None], result.error_px, np.nan)
+    return dataclasses.replace(result, params=_empty_outside(result.params, inside), flags=flags, error_px=error,
+                               views_used=result.views_used & inside[:, None], view_reasons=reasons, person=person)
+
+
+def reason_counts(reasons: np.ndarray, cameras: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """Frames per camera and reason a view was left out, ``{camera: {reason: n}}``; ``used`` and
+    ``not_tracked`` are not counted, cameras never left out are omitted."""
+    skip = (VIEW_REASONS.index("used"), VIEW_REASONS.index("not_tracked"))
+    out = {}
+    for v, cam in enumerate(cameras):
+        counts = np.bincount(reasons[:, v], minlength=len(VIEW_REASONS))
+        kinds = {VIEW_REASONS[k]: int(c) for k, c in enumerate(counts) if c and k not in skip}
+        if kinds:
+            out[cam] = kinds
+    return out

@@ -1,0 +1,145 @@
+"""Several people end to end on tiny synthetic sessions: `mocap synth --people`, `mocap run` per person,
+`mocap eval` with identities matched, and a view that follows someone else caught and flagged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mocap.cli import app
+from mocap.eval.people import count_switches, evaluate_people
+from mocap.fitting.tracking import VIEW_REASONS
+from mocap.io.calibration_toml import load_rig
+from mocap.io.keypoints_h5 import Detections2D, read_detections, write_keypoints
+from mocap.synth.people import hidden_by_others, offsets
+from mocap.synth.session import SynthConfig, synthesize
+
+runner = CliRunner()
+FRAMES = 24
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    root = tmp_path_factory.mktemp("people") / "two"
+    synthesize(root, SynthConfig(cameras=4, frames=FRAMES, people=2, seed=1))
+    return root
+
+
+def test_synth_people_truth_matches_the_detections(two):
+    det = read_detections(two / "output" / "keypoints2d.h5")
+    gt = np.load(two / "ground_truth.npz")
+    assert int(gt["people"]) == 2 and det.num_slots == 2
+    rig = load_rig(two / "calibration.toml").subset(det.cameras)
+    slot_person = gt["detection_person"]  # (F, V, P)
+    for k in range(2):
+        truth = np.load(two / "ground_truth" / f"{k}.npz")
+        uv = np.stack([cam.project(truth["keypoints3d"].reshape(-1, 3)).reshape(FRAMES, -1, 2) for cam in rig], 1)
+        mine = slot_person == k
+        kp = det.keypoints[mine]  # (n, K, 3)
+        clean = ~truth["keypoint_outlier"][mine.any(-1)] & ~truth["keypoint_occluded"][mine.any(-1)]
+        err = np.linalg.norm(kp[..., :2] - uv[mine.any(-1)], axis=-1)
+        assert np.nanmedian(np.where(clean, err, np.nan)) < 6  # 3 px noise
+        hidden = truth["keypoint_hidden"]  # dropped because the other person stood in front
+        f, v, j = np.nonzero(hidden & mine.any(-1)[..., None])
+        slots = np.argmax(mine, -1)[f, v]
+        assert np.isnan(det.keypoints[f, v, slots, j]).all()
+    np.testing.assert_allclose(np.load(two / "ground_truth" / "0.npz")["poses"], gt["poses"])
+
+
+def test_hidden_by_others_only_hides_the_person_behind():
+    from mocap.cameras import Camera, look_at
+
+    R, t = look_at(np.array([0.0, 1.0, 4.0]), np.array([0.0, 1.0, 0.0]))
+    cam = Camera("c", [[1000, 0, 960], [0, 1000, 540], [0, 0, 1]], np.zeros(5), R, t, (1920, 1080))
+    from mocap.cameras import CameraRig
+
+    rig = CameraRig((cam,))
+    # Two stick people on the camera's axis, 1 m apart in depth: joints along a vertical line.
+    joints = np.zeros((2, 1, 24, 3))
+    joints[..., 1] = np.linspace(0.1, 1.7, 24)
+    joints[1, ..., 2] = -1.0  # farther from the camera at z = 4
+    keypoints = joints[:, :, :10] + [0.02, 0, 0]
+    hidden = hidden_by_others(rig, keypoints, joints)
+    assert hidden[1].all() and not hidden[0].any()
+    joints[1, ..., 0] = 1.0  # stepped aside: nothing hidden
+    assert not hidden_by_others(rig, joints[:, :, :10], joints).any()
+    assert offsets(1).tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_count_switches():
+    d = np.full((4, 2, 1), np.nan)
+    d[:, 0, 0] = [0.1, 0.1, 2.0, 2.0]
+    d[:, 1, 0] = [2.0, 2.0, 0.1, 0.1]  # true person 0 taken over by fitted person 1 at frame 2
+    assert count_switches(d, 0.5).tolist() == [1]
+    assert count_switches(d[:2], 0.5).tolist() == [0]
+
+
+def test_run_fits_every_person_and_eval_matches_them(two):
+    result = runner.invoke(app, ["run", str(two)])
+    assert result.exit_code == 0, result.output
+    assert "2 people" in result.output
+    main = np.load(two / "output" / "smpl.npz")
+    for k in range(2):
+        z = np.load(two / "output" / "people" / str(k) / "smpl.npz")
+        assert int(z["person"]) == k and z["view_reasons"].shape == (FRAMES, 4)
+        assert json.loads(str(z["view_reason_names"]))[0] == "used"
+    np.testing.assert_array_equal(main["poses"], np.load(two / "output" / "people" / "0" / "smpl.npz")["poses"])
+    m = evaluate_people(two / "output" / "people", two / "ground_truth")
+    assert sorted(m.pairs) == ["0", "1"] and sorted(m.pairs.values()) == ["0", "1"]
+    assert sum(m.switches.values()) == 0 and not m.unmatched_fit and not m.unmatched_truth
+    for t in m.pairs:
+        assert m.metrics[t].mpjpe < 60  # mm; a wrong person would be metres off
+    out = runner.invoke(app, ["eval", str(two / "output" / "people"), "--gt", str(two / "ground_truth")])
+    assert out.exit_code == 0 and "identity switches: 0" in out.output
+    from mocap.viz.report import people_table
+
+    table = people_table(two)
+    assert [r[0] for r in table.rows] == ["0", "1"]
+    err = np.load(two / "output" / "people" / "1" / "smpl.npz")["reprojection_error_px"]
+    assert float(table.rows[1][3]) == pytest.approx(np.nanmean(err), abs=0.01)
+    bad = runner.invoke(app, ["run", str(two), "--person", "7"])
+    assert bad.exit_code == 2 and "--person 7: no such person" in bad.output
+
+
+def test_a_view_following_someone_else_is_left_out_and_flagged(two, tmp_path):
+    """What a single-person detector does on a two-person take: one slot per view, cam3 on the other person."""
+    import shutil
+
+    root = tmp_path / "single"
+    shutil.copytree(two, root, ignore=shutil.ignore_patterns("people", "smpl.npz"))
+    det = read_detections(root / "output" / "keypoints2d.h5")
+    person = np.load(root / "ground_truth.npz")["detection_person"]
+    want = np.zeros(person.shape[:2], int)
+    want[:, 3] = 1  # cam3 follows person 1, the others person 0
+    slot = np.argmax(person == want[..., None], -1)
+    one = det.pick(np.where((person == want[..., None]).any(-1), slot, -1))
+    write_keypoints(root / "output" / "keypoints2d.h5", Detections2D.from_keypoints(one))
+    result = runner.invoke(app, ["run", str(root)])
+    assert result.exit_code == 0, result.output
+    z = np.load(root / "output" / "smpl.npz")
+    seen = one.detected[:, 3]
+    assert not z["views_used"][:, 3].any()
+    assert (z["view_reasons"][seen, 3] == VIEW_REASONS.index("disagrees")).all()
+    assert "cam3: left out of" in result.output.replace("\n", " ")
+    assert not (root / "output" / "people" / "1").exists()  # nobody else is seen by two views
+
+
+def test_far_views_flags_only_the_view_far_from_the_others():
+    from types import SimpleNamespace
+
+    import torch
+
+    from mocap.fitting.people import far_views
+    from mocap.synth.rig import ring_rig
+
+    rig = ring_rig(4, np.random.default_rng(0))
+    err = np.full((3, 4), 10.0)  # px: ~3 cm at the body 4 m away
+    err[0, 2] = 400.0  # ~1 m: another person
+    err[1, :] = 400.0  # every view as bad: nothing to single out
+    res = SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(3, 3, dtype=torch.float64)), error_px=err,
+                          views_used=np.ones((3, 4), bool))
+    far = far_views(res, rig, 0.15)
+    assert far[0, 2] and far.sum() == 1
