@@ -125,3 +125,21 @@ def test_a_view_following_someone_else_is_left_out_and_flagged(two, tmp_path):
     assert (z["view_reasons"][seen, 3] == VIEW_REASONS.index("disagrees")).all()
     assert "cam3: left out of" in result.output.replace("\n", " ")
     assert not (root / "output" / "people" / "1").exists()  # nobody else is seen by two views
+
+
+def test_far_views_flags_only_the_view_far_from_the_others():
+    from types import SimpleNamespace
+
+    import torch
+
+    from mocap.fitting.people import far_views
+    from mocap.synth.rig import ring_rig
+
+    rig = ring_rig(4, np.random.default_rng(0))
+    err = np.full((3, 4), 10.0)  # px: ~3 cm at the body 4 m away
+    err[0, 2] = 400.0  # ~1 m: another person
+    err[1, :] = 400.0  # every view as bad: nothing to single out
+    res = SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(3, 3, dtype=torch.float64)), error_px=err,
+                          views_used=np.ones((3, 4), bool))
+    far = far_views(res, rig, 0.15)
+    assert far[0, 2] and far.sum() == 1
