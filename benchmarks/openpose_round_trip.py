@@ -75,7 +75,7 @@ def main() -> None:
         d = evaluate(path / "output" / "smpl.npz", direct_fit, path / "vs_direct.json")
         print(f"| {name} | {t['mpjpe']:.1f} | {t['pa_mpjpe']:.1f} | {t['per_joint']['left_shoulder']:.1f} / "
               f"{t['per_joint']['right_shoulder']:.1f} | {d['mpjpe']:.1f} | {d['per_joint']['left_shoulder']:.1f} / "
-              f"{d['per_joint']['right_shoulder']:.1f} |")
+              f"{d['per_joint']['right_shoulder']:.1f} |", flush=True)
     if args.keep is None:
         shutil.rmtree(work)
 

@@ -83,7 +83,7 @@ def test_z_up_file_is_refused_where_only_y_up_is_read(tmp_path, tiny_body_path, 
     assert r.exit_code == 2 and "y-up by its own convention" in r.output
 
 
-def amass_file(path, body, seq, gender="male"):
+def amass_file(path, body, seq, gender="male", rate_key="mocap_framerate"):
     """What AMASS distributes: z-up, SMPL-H's 156 poses, 16 betas, dmpls, no surface_model."""
     from mocap.io.amass import to_up_axis
 
@@ -91,7 +91,7 @@ def amass_file(path, body, seq, gender="male"):
     poses = np.zeros((F, 156))
     poses[:, :66] = z.poses.reshape(F, -1)[:, :66]
     betas = np.concatenate([seq.betas, np.zeros(6)])
-    np.savez(path, poses=poses, trans=z.trans, betas=betas, gender=np.array(gender), mocap_framerate=np.array(seq.fps),
+    np.savez(path, poses=poses, trans=z.trans, betas=betas, gender=np.array(gender), **{rate_key: np.array(seq.fps)},
              dmpls=np.random.default_rng(0).normal(size=(F, 8)))
     return path
 
@@ -109,13 +109,14 @@ def test_any_amass_file_to_bvh(tmp_path, body, tiny_body_path, seq):
 
 
 def test_open_body_refuses_a_gendered_file_until_told(tmp_path, body, seq):
-    path = amass_file(tmp_path / "a.npz", body, seq, gender="female")
+    path = amass_file(tmp_path / "a.npz", body, seq, gender="female", rate_key="mocap_frame_rate")  # SMPL-X release
     r = runner.invoke(app, ["export", str(path), "--fmt", "npz", "--body", "open", "-o", str(tmp_path / "o.npz")])
     assert r.exit_code == 2 and "--gender neutral" in r.output
     r = runner.invoke(app, ["export", str(path), "--fmt", "npz", "--body", "open", "--gender", "neutral",
                             "-o", str(tmp_path / "o.npz")])
     assert r.exit_code == 0, r.output
-    assert load_sequence(tmp_path / "o.npz").surface_model == "open_body_neutral"
+    back = load_sequence(tmp_path / "o.npz")
+    assert back.surface_model == "open_body_neutral" and back.fps == seq.fps
 
 
 def test_eval_reads_amass_files_with_body_gender_and_up(tmp_path, body, tiny_body_path, seq):

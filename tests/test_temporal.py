@@ -1,6 +1,5 @@
 """The temporal prior inside the fit (mocap.fitting.temporal) and the shared-betas shape solve."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -8,7 +7,7 @@ from tests.fitting_data import body_spec, joints_spec, keypoints, motion, ring_r
 from mocap.body.model import load_body
 from mocap.fitting.config import FitConfig, SmoothingConfig
 from mocap.fitting.params import BodyParams
-from mocap.fitting.sequence import fit_sequence
+from mocap.fitting.sequence import fit_sequence, fit_shape
 from mocap.fitting.solver import shared_betas_solve
 from mocap.fitting.temporal import AccelSystem, TemporalConfig, Window, accel_system, window_solve
 from mocap.rotations import axis_angle_to_matrix
@@ -156,7 +155,6 @@ def test_shared_betas_recover_an_extreme_shape(body):
     betas[0], betas[1], betas[3] = -1.8, -1.8, 0.8
     truth = BodyParams(truth.global_orient, truth.body_pose, betas.expand(20, 10), truth.transl)
     kp = keypoints(body, spec, truth, rig, noise=2.0, seed=1)
-    from mocap.fitting.sequence import fit_shape
 
     joint = fit_shape(kp, rig, body, spec, NO_SMOOTHING).betas
     averaged = fit_shape(kp, rig, body, spec, NO_SMOOTHING.replace(combine="average")).betas
@@ -164,3 +162,29 @@ def test_shared_betas_recover_an_extreme_shape(body):
     err = {k: float((rest(b) - rest(betas)).norm(dim=-1).mean() * 1000) for k, b in (("joint", joint), ("avg", averaged))}
     assert err["joint"] < 5.0, err  # mm, rest-pose joints
     assert err["joint"] < err["avg"], err
+
+
+def test_precision_weighted_average_of_view_proposals_is_the_joint_step(body):
+    """docs/fitting.md: each view's damped Gauss-Newton proposal (its share of the priors) weighed by its own
+    damped normal matrix and averaged in the shared tangent space gives the joint Levenberg-Marquardt step."""
+    from mocap.fitting.solver import Cameras, BodyPoints, damped_solve, linearize
+
+    spec, rig = joints_spec(), ring_rig(4)
+    truth = motion(3)
+    kp = keypoints(body, spec, truth, rig, noise=3.0)
+    cfg = FitConfig()
+    start = BodyParams(truth.global_orient, truth.body_pose @ axis_angle_to_matrix(0.1 * torch.ones(3, 23, 3)),
+                       truth.betas, truth.transl + 0.02)
+    lin = linearize(BodyPoints(body, spec), Cameras.from_rig(rig, body.dtype), start,
+                    torch.as_tensor(kp.keypoints[..., :2], dtype=body.dtype), torch.ones(3, 4, 24), False,
+                    cfg.priors, cfg.robust)
+    Hd, gd = (x.double() for x in lin.data_normal())
+    Hp, gp = (x.double() for x in lin.prior_normal())
+    damp = 0.3
+    A = Hd + Hp[:, None] / 4
+    A = A + torch.diag_embed(damp * (torch.diagonal(A, dim1=-2, dim2=-1) + 1e-6))  # each view's damped matrix
+    proposals = -torch.linalg.solve(A, (gd + gp[:, None] / 4)[..., None])[..., 0]  # (B, V, P)
+    averaged = torch.linalg.solve(A.sum(1), (A @ proposals[..., None]).sum(1))[..., 0]
+    # The views' dampings, relative to their diagonals, add up to the same damping of the summed diagonal.
+    joint = damped_solve(Hd.sum(1) + Hp, gd.sum(1) + gp, damp)
+    assert torch.allclose(averaged, joint, rtol=1e-5, atol=1e-6 * float(joint.abs().max()))

@@ -126,7 +126,8 @@ def load_sequence(path: str | os.PathLike) -> BodySequence:
             if "trans" not in z.files or "betas" not in z.files:
                 raise InputDataError(f"{path}: AMASS-style file lacks 'trans' or 'betas'")
             trans, betas = np.asarray(z["trans"], dtype=np.float64), z["betas"]
-            fps = float(z["mocap_framerate"]) if "mocap_framerate" in z.files else None
+            rate = next((k for k in ("mocap_framerate", "mocap_frame_rate") if k in z.files), None)  # AMASS spells both
+            fps = float(z[rate]) if rate else None
         elif "pose" in z.files:
             raw = np.asarray(z["pose"], dtype=np.float64)
             if raw.ndim == 4 and raw.shape[1:] == (NUM_JOINTS, 3, 3):

@@ -10,8 +10,8 @@ ones (a jump, a kick) stop being pulled back, so fast motion is not smoothed awa
 constant-velocity motion have zero residuals, so the prior leaves them alone.
 
 Frames of a window are coupled, so the Gauss-Newton system is block-banded (each frame talks to the two
-before and after): :func:`window_solve` solves it exactly by a block-banded Cholesky factorisation. The last two fitted frames of the previous window are fixed
-anchors, so windows join without a kink. Shapes: ``B`` frames, ``P`` unknowns per frame.
+before and after): :func:`window_solve` solves it exactly by a block-banded Cholesky factorisation. The
+last two fitted frames of the previous window are fixed anchors, so windows join without a kink. Shapes: ``B`` frames, ``P`` unknowns per frame.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ SMPL's betas are close to, not equal to, SMPL-H's. The poses are shared by all t
 
 **Foreign files** (`load_motion`): AMASS-style ``poses`` (72, 156 or 165 values per frame: the first 66 are
 read for 156/165), ``trans``, ``betas`` (the first 10 are used; others are dropped with a note) and
-``mocap_framerate``, without ``surface_model``: the body comes from the caller (``--body``), the gender from the
+``mocap_framerate`` (or ``mocap_frame_rate``, as AMASS's SMPL-X release spells it), without ``surface_model``: the body comes from the caller (``--body``), the gender from the
 file or ``--gender``. The input's up axis is the file's ``up_axis``, else the caller's, else detected: the
 body's up direction (the root's rest y axis turned by ``global_orient``), averaged over the frames, points
 along +y or +z; a take with no clear answer (a body lying down) asks for it.
@@ -140,6 +140,8 @@ def load_motion(path: str | os.PathLike, body: str | None = None, gender: str | 
     arrays = read_arrays(path)
     notes: list[str] = []
     src = _file_up(arrays, path) or up
+    if "mocap_framerate" not in arrays and "mocap_frame_rate" in arrays:  # AMASS's SMPL-X releases spell it so
+        arrays["mocap_framerate"] = arrays.pop("mocap_frame_rate")
     own = all(k in arrays for k in REQUIRED_KEYS)
     if not own:
         missing = [k for k in ("poses", "trans", "betas", "mocap_framerate") if k not in arrays]

@@ -33,6 +33,8 @@ from mocap.viz.raster import decimate_faces, outward_faces, rasterise
 DETECTED_BGR = (60, 220, 60)
 FITTED_BGR = (230, 60, 230)
 MESH_BGR = np.array((235, 190, 130), dtype=np.float64)  # light blue
+#: Mesh colours of the other people fitted (output/people/<id>), by id; the main subject keeps MESH_BGR.
+PERSON_BGR = np.array(((80, 160, 255), (120, 230, 120), (200, 120, 230), (90, 220, 230), (230, 120, 120)), np.float64)
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing: vertices at 1/16 px
 
 
@@ -46,7 +48,7 @@ def to_image(uv: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
 
 
 def draw_mesh(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np.ndarray, style: str = "shaded",
-              alpha: float = 0.6, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+              alpha: float = 0.6, scale: tuple[float, float] = (1.0, 1.0), colour: np.ndarray = MESH_BGR) -> np.ndarray:
     """Draw the mesh ``vertices`` (V, 3) world, ``faces`` (M, 3) outward-wound, over ``image`` in place.
 
     ``image`` is the camera's footage resized by ``scale`` (sx, sy). ``shaded``: the front faces z-buffered,
@@ -68,7 +70,7 @@ def draw_mesh(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np
         return image
     faces, normal, centre, facing = faces[ok], normal[ok], centre[ok], facing[ok]
     if style == "wireframe":
-        cv2.polylines(image, list(_fixed(uv[faces])), True, tuple(int(c) for c in MESH_BGR), 1, cv2.LINE_AA, _SHIFT)
+        cv2.polylines(image, list(_fixed(uv[faces])), True, tuple(int(c) for c in colour), 1, cv2.LINE_AA, _SHIFT)
         return image
     ids, (x0, y0) = rasterise(uv[faces], 1.0 / Xc[faces, 2], image.shape[1::-1])
     covered = ids >= 0
@@ -76,7 +78,7 @@ def draw_mesh(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np
         return image
     # Lambert with a light at the camera: cosine between the face normal and the ray to the face.
     cos = facing / (np.linalg.norm(normal, axis=1) * np.linalg.norm(centre, axis=1) + 1e-12)
-    colours = (MESH_BGR[None] * (0.35 + 0.65 * np.clip(cos, 0, 1))[:, None]).astype(np.uint8)
+    colours = (np.asarray(colour, np.float64)[None] * (0.35 + 0.65 * np.clip(cos, 0, 1))[:, None]).astype(np.uint8)
     block = image[y0:y0 + ids.shape[0], x0:x0 + ids.shape[1]]
     blended = cv2.addWeighted(colours[ids], alpha, block, 1 - alpha, 0)  # ids -1 pick a colour masked out below
     np.copyto(block, blended, where=covered[..., None])
@@ -227,6 +229,8 @@ class OverlayScene:
     points: np.ndarray | None  # (F', K, 3) world keypoints of the fitted body, detector format
     detections: np.ndarray | None  # (F, V, K, 3) detected keypoints, all frames
     style: str
+    person: int | None = None  # the main subject's id when the session has several people
+    others: tuple = ()  # ((id, (F', V, 3) world vertices), ...) of the other people fitted
 
     def footage_size(self, camera: str) -> tuple[int, int]:
         info = next(v.info for v in self.session.views if v.camera == camera)
@@ -254,9 +258,18 @@ class OverlayScene:
         f = int(self.frames[n])
         det = self.detections[f, v] if self.detections is not None else None
         pts = self.points[n] if self.points is not None else None
-        return render_overlay_frame(image, self.rig[c], self.vertices[n], self.faces, det, pts, self.style,
-                                    label=f"{c}  frame {f}", legend=legend, scale=(image.shape[1] / w, image.shape[0] / h),
-                                    text_scale=text_scale)
+        scale = (image.shape[1] / w, image.shape[0] / h)
+        out = render_overlay_frame(image, self.rig[c], self.vertices[n], self.faces, det, pts, self.style,
+                                   label=f"{c}  frame {f}", legend=legend, scale=scale, text_scale=text_scale)
+        for pid, verts in self.others:  # the other people fitted: their own colour, and every body its id
+            if np.isfinite(verts[n]).all():
+                draw_mesh(out, self.rig[c], verts[n], self.faces, self.style, scale=scale,
+                          colour=PERSON_BGR[pid % len(PERSON_BGR)])
+        if self.others:
+            for pid, verts, colour in [(self.person, self.vertices, MESH_BGR)] + [
+                    (pid, v, PERSON_BGR[pid % len(PERSON_BGR)]) for pid, v in self.others]:
+                _person_label(out, self.rig[c], verts[n], f"id {pid}", colour, scale)
+        return out
 
     def images(self, sizes: dict[str, tuple[int, int]] | None = None) -> Iterator[tuple[int, list[np.ndarray]]]:
         """(frame index, per-view overlay images at ``sizes`` (footage resolution by default)), frame by frame."""
@@ -279,6 +292,51 @@ class OverlayScene:
         return tile(drawn, cell, shape)
 
 
+def _person_label(image: np.ndarray, camera: Camera, vertices: np.ndarray, text: str, colour,
+                  scale: tuple[float, float]) -> None:
+    """``text`` above the projected body (nothing when the body is absent or behind the camera)."""
+    import cv2
+
+    if not np.isfinite(vertices).all() or (world_to_camera(vertices, camera.R, camera.t)[:, 2] <= 1e-3).any():
+        return
+    uv = to_image(project(vertices.astype(np.float64), camera.K, camera.dist, camera.R, camera.t), scale)
+    scale = max(0.8, image.shape[0] / 720)
+    x, y = int(np.median(uv[:, 0])), int(uv[:, 1].min() - 10 * scale)
+    cv2.putText(image, text, (x, max(y, int(30 * scale))), cv2.FONT_HERSHEY_SIMPLEX, 0.9 * scale,
+                tuple(int(c) for c in colour), max(2, round(2 * scale)), cv2.LINE_AA)
+
+
+def _person_keypoints(path: Path, cams: tuple[str, ...], result):
+    """The fitted person's own detections in ``cams`` (``detection_slots`` of a fit of several people), else
+    the most confident detection of each view."""
+    from mocap.io.keypoints_h5 import read_detections, read_keypoints
+
+    fitted = tuple(str(c) for c in result.extra.get("camera_names", ()))
+    if "detection_slots" not in result.extra or not set(cams) <= set(fitted):
+        return read_keypoints(path, cams)
+    slots = np.asarray(result.extra["detection_slots"])
+    det = read_detections(path, list(fitted))
+    if det.num_frames != len(slots):
+        return read_keypoints(path, cams)
+    return det.pick(slots).select(cams)
+
+
+def _other_people(session, result, body, idx: np.ndarray, used: np.ndarray) -> tuple[int | None, tuple]:
+    """The main subject's id and the other fitted people's vertices ``used`` (the decimated mesh's) at frames
+    ``idx``, from output/people/<id>/smpl.npz; their own shapes, the main subject's faces."""
+    from mocap.viz.result import body_vertices, load_result
+
+    if "person" not in result.extra:
+        return None, ()
+    main = int(result.extra["person"])
+    others = []
+    for path in sorted((session.output_dir / "people").glob("*/smpl.npz")):
+        if path.parent.name.isdigit() and int(path.parent.name) != main:
+            other = load_result(path)
+            others.append((int(path.parent.name), body_vertices(body, other, idx)[:, used]))
+    return main, tuple(others)
+
+
 def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
                frames: slice | Sequence[int] | None = None) -> OverlayScene:
     """Read the session's calibration, detections and fitted sequence, and pose the body at ``frames`` (a slice
@@ -286,7 +344,6 @@ def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
     import torch
 
     from mocap.io.calibration_toml import load_rig
-    from mocap.io.keypoints_h5 import read_keypoints
     from mocap.session import Session
     from mocap.viz.result import body_for_result, body_vertices, keypoints_world, load_result
 
@@ -300,7 +357,7 @@ def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
     if not cams:
         raise InputDataError(f"{session.calibration_path}: calibrates none of the cameras {', '.join(session.cameras)}")
     kp_path = session.output("keypoints")
-    kp = read_keypoints(kp_path, cams) if kp_path.is_file() else None
+    kp = _person_keypoints(kp_path, cams, result) if kp_path.is_file() else None
     F = min(session.num_frames, result.num_frames)
     if frames is None or isinstance(frames, slice):
         idx = np.arange(F)[frames or slice(None)]
@@ -318,7 +375,8 @@ def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
     used, faces = np.unique(faces, return_inverse=True)
     points = keypoints_world(body, result, kp.format, idx) if kp is not None else None
     return OverlayScene(session, rig, cams, idx, faces.reshape(-1, 3), body_vertices(body, result, idx)[:, used],
-                        points, kp.keypoints if kp is not None else None, style)
+                        points, kp.keypoints if kp is not None else None, style,
+                        *_other_people(session, result, body, idx, used))
 
 
 def write_overlays(session_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, style: str = "shaded",

@@ -134,6 +134,31 @@ def reprojection_table(result) -> Table | None:
                  rows, f"{valid} of {result.num_frames} frames fitted", "reprojection")
 
 
+def people_table(root: Path) -> Table | None:
+    """One row per person fitted (``output/people/<id>/smpl.npz``): frames fitted, views used, mean
+    reprojection error, and view-frames left out with their commonest reason; None with fewer than two."""
+    import json
+
+    from mocap.viz.result import load_result, valid_frames
+
+    paths = sorted((root / "output" / "people").glob("*/smpl.npz"))
+    if len(paths) < 2:
+        return None
+    rows = []
+    for path in paths:
+        seq = load_result(path)
+        reasons, names = seq.extra.get("view_reasons"), json.loads(str(seq.extra.get("view_reason_names", "[]")))
+        err = np.asarray(seq.extra.get("reprojection_error_px", np.full((1, 1), np.nan)), np.float64)
+        used = np.asarray(seq.extra.get("views_used", np.zeros((1, 1), bool)))
+        out = reasons[(reasons != 0) & (reasons != names.index("not_tracked"))] if reasons is not None else np.zeros(0, int)
+        common = names[np.bincount(out).argmax()].replace("_", " ") if out.size else "-"
+        rows.append([path.parent.name, int(valid_frames(seq).sum()), _fmt(used.sum(1).mean(), 1),
+                     _fmt(np.nanmean(err) if np.isfinite(err).any() else None), f"{out.size} ({common})"])
+    return Table("People", ["person", "frames fitted", "views per frame", "mean reprojection (px)",
+                            "view-frames left out (commonest reason)"], rows,
+                 "every person found and fitted; output/smpl.npz is the main subject", "people")
+
+
 def eval_table(metrics, run: str = "") -> Table:
     """The summary of `mocap.eval` metrics (millimetres); ``run`` says which fit they evaluate."""
     rows = [["MPJPE (pelvis-aligned)", _fmt(metrics.mpjpe, 1)], ["PA-MPJPE", _fmt(metrics.pa_mpjpe, 1)],
@@ -290,6 +315,9 @@ def collect(session_dir: str | os.PathLike, gt: str | os.PathLike | None = None,
             rates = {r[0]: float(r[3]) / 100 for r in detection.rows} if detection is not None else None
             data.verdict = view_quality(rep[0], rep[1], rates)
             data.tables.append(reprojection_table(result))
+        people = people_table(root)
+        if people is not None:
+            data.tables.append(people)
         gt_path = Path(gt) if gt is not None else root / "ground_truth.npz"
         if gt_path.is_file():
             try:
