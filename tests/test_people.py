@@ -107,6 +107,10 @@ def test_each_mask_keeps_its_own_person():
         back = to_image(masks[p], boxes[p], (W, H))
         assert back[60:230, own - 10:own + 10].mean() > 0.95
         assert back[60:230, other - 10:other + 10].max() < 0.05
+    # a person without a map (read by the finder only) has no mask, and claims nothing from the other
+    masks, boxes = person_masks([(bodies, None), (None, None)], kp, 64)
+    assert masks[1].max() == 0 and np.isnan(boxes[1]).all() and np.isfinite(boxes[0]).all()
+    assert to_image(masks[0], boxes[0], (W, H))[60:230, 220:240].mean() > 0.95
     # one person alone keeps every pixel its map has
     alone, _ = person_masks([(bodies, None)], kp[:1], 64)
     back = to_image(alone[0], mask_box(kp[0]), (W, H))

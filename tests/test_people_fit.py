@@ -125,3 +125,38 @@ def test_a_view_following_someone_else_is_left_out_and_flagged(two, tmp_path):
     assert (z["view_reasons"][seen, 3] == VIEW_REASONS.index("disagrees")).all()
     assert "cam3: left out of" in result.output.replace("\n", " ")
     assert not (root / "output" / "people" / "1").exists()  # nobody else is seen by two views
+
+
+def test_far_views_flags_only_the_view_far_from_the_others():
+    from types import SimpleNamespace
+
+    import torch
+
+    from mocap.fitting.people import far_views
+    from mocap.synth.rig import ring_rig
+
+    rig = ring_rig(4, np.random.default_rng(0))
+    err = np.full((3, 4), 10.0)  # px: ~3 cm at the body 4 m away
+    err[0, 2] = 400.0  # ~1 m: another person
+    err[1, :] = 400.0  # every view as bad: nothing to single out
+    res = SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(3, 3, dtype=torch.float64)), error_px=err,
+                          views_used=np.ones((3, 4), bool))
+    far = far_views(res, rig, 0.15)
+    assert far[0, 2] and far.sum() == 1
+
+
+def test_shape_per_person(two, tmp_path):
+    from mocap.io.subject import load_subject
+
+    out = tmp_path / "subject1.npz"
+    res = runner.invoke(app, ["shape", str(two), "--frames", "0:12", "-o", str(out), "--person", "1"])
+    assert res.exit_code == 0, res.output
+    subject = load_subject(out)
+    truth = [np.load(two / "ground_truth" / f"{k}.npz")["betas"] for k in range(2)]
+    from mocap.fitting.run import load_inputs
+
+    assoc = load_inputs(two).association
+    slot_truth = np.load(two / "ground_truth.npz")["detection_person"]
+    own = int(np.bincount(slot_truth[assoc.person == 1]).argmax())  # the true person behind id 1
+    d = [np.linalg.norm(subject.betas - t) for t in truth]
+    assert subject.meta["person"] == 1 and d[own] < d[1 - own]  # that person's shape, not the other's

@@ -97,18 +97,20 @@ def person_masks(maps: list[tuple[np.ndarray, np.ndarray | None]], keypoints: np
     """Masks ``(P, size, size)`` uint8 and their boxes ``(P, 4)`` of P people, each covering that person only.
 
     ``maps``: per person a probability map from the landmark model on that person's crop and the frame
-    rectangle it covers (None: the whole frame; see `to_crop`); ``keypoints`` ``(P, K, 3)`` image pixels.
+    rectangle it covers (None: the whole frame; see `to_crop`), or (None, None) for no mask (its box is then
+    NaN); ``keypoints`` ``(P, K, 3)`` image pixels.
     A person's crop often shows the other one too, and the model segments both; a pixel that another person's map also claims (> 0.5) is kept only by
     the person whose skeleton is nearer.
     """
     P = len(maps)
     boxes = mask_box(keypoints) if P else np.zeros((0, 4))
     masks = np.zeros((P, size, size), np.uint8)
+    boxes[[m[0] is None for m in maps]] = np.nan  # no map: no mask (stored as 0 with a NaN box)
     for p in range(P):
         if not np.isfinite(boxes[p]).all():
             continue
         masks[p] = to_crop(maps[p][0], boxes[p], size, maps[p][1])
-        others = [q for q in range(P) if q != p and np.isfinite(boxes[q]).all()]
+        others = [q for q in range(P) if q != p and maps[q][0] is not None]
         if not others:
             continue
         own = _skeleton_distance(keypoints[p], boxes[p], size)

@@ -141,7 +141,7 @@ class PeopleTracker:
                 self._start(kp, frame, ts, results, found[i + 1:])
         slots = sorted(results)
         kp = np.array([results[s][0] for s in slots]).reshape(-1, 33, 3)
-        maps = [results[s][1] for s in slots] if self.masks else []
+        maps = [results[s][1] or (None, None) for s in slots] if self.masks else []
         return kp, kp[..., 2].mean(-1), maps, np.array(slots, int)
 
     def _follow(self, track: _Track, frame: np.ndarray, ts: int, hide: list[np.ndarray] = ()):
@@ -199,9 +199,11 @@ class PeopleTracker:
         slot = next(s for s in range(self.max_people + 1) if s not in used)
         track = _Track(slot, landmarker(1, self.masks, *self.options, video=True), kp)
         got = self._follow(track, frame, ts, [r[0] for r in results.values()] + others)
-        if got is None or any(self._same(got[0], r[0], 0.1) for r in results.values()):
-            track.graph.close()  # not found again in its crop, or it locked onto someone tracked
+        if got is not None and any(self._same(got[0], r[0], 0.1) for r in results.values()):
+            track.graph.close()  # it locked onto someone tracked
             return
+        if got is None:  # its graph missed the person in the crop (often half hidden): the finder's reading, no mask
+            got = (kp, None)
         self.tracks.append(track)
         results[slot] = got
 

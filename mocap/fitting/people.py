@@ -10,6 +10,7 @@ most seen; the main subject is always fitted.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +79,10 @@ def far_views(result: FitResult, rig: CameraRig, max_error: float) -> np.ndarray
     depth = np.einsum("vij,fj->fvi", rig.R, X)[..., 2] + rig.t[None, :, 2]
     err = result.error_px * depth / rig.K[None, :, 0, 0]
     V = err.shape[1]
-    others = np.stack([np.nanmedian(np.delete(err, v, 1), 1) if V > 2 else np.delete(err, v, 1)[:, 0]
-                       for v in range(V)], 1) if V > 1 else np.full_like(err, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames no other view sees: NaN, nothing compared
+        others = np.stack([np.nanmedian(np.delete(err, v, 1), 1) for v in range(V)], 1) if V > 1 \
+            else np.full_like(err, np.nan)
     with np.errstate(invalid="ignore"):
         return (err > max_error) & (err > 3 * others) & result.views_used
 
