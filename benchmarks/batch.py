@@ -1,7 +1,7 @@
 """`mocap batch` throughput: 8 synthetic takes (6 keypoint-only, 2 rendered; 4 cameras) run one after another,
 on 2 local workers, on a local Ray, and on a 2-node Ray cluster simulated on this machine.
 
-    PYTHONPATH=. python benchmarks/batch.py [--frames 30] [--rendered-frames 16] [--steps detect,run,report]
+    PYTHONPATH=. python benchmarks/batch.py [--frames 30] [--rendered-frames 16] [--steps detect,run,export:bvh]
                                             [--workdir /tmp/mocap_batch_bench] [--skip-cluster]
 
 Every run uses ``--force`` on the same sessions, so every step runs each time. Prints each run's wall time and
@@ -46,10 +46,21 @@ def make_takes(root: Path, frames: int, rendered_frames: int) -> list[Path]:
     return takes
 
 
+#: ``--per-step`` is the benchmark's own flag: one Ray task per step, through the Python API (``ray_per``).
+_PER_STEP = """import sys
+from mocap.batch.runner import run_batch
+a = sys.argv[1:]
+takes, opts = a[:a.index("--steps")], a[a.index("--steps"):]
+res = run_batch(takes, opts[1], workers=2, ray=True, force=True, summary=opts[opts.index("--summary") + 1], ray_per="step")
+sys.exit(res.exit_code)
+"""
+
+
 def batch(args: list[str], env: dict | None = None) -> float:
     """``mocap batch ARGS`` in a fresh process (as a user runs it); its wall time."""
     start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "mocap.cli", "batch", *args], env=env, capture_output=True, text=True)
+    cmd = ["-c", _PER_STEP, *args] if "--per-step" in args else ["-m", "mocap.cli", "batch", *args]
+    res = subprocess.run([sys.executable, *cmd], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if res.returncode != 0:
         sys.exit(f"mocap batch {' '.join(args)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
@@ -64,8 +75,13 @@ def fits(takes: list[Path]) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
+def _same(x: np.ndarray, y: np.ndarray | None) -> bool:
+    """Bit for bit, NaN (a view not used in a frame) equal to NaN at the same place."""
+    return y is not None and np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")
+
+
 def compare(a: dict, b: dict) -> list[str]:
-    return [f"{take}/{k}" for take in a for k in a[take] if not np.array_equal(a[take][k], b[take].get(k))]
+    return [f"{take}/{k}" for take in a for k in a[take] if not _same(a[take][k], b[take].get(k))]
 
 
 def per_frame_costs(summary: Path) -> None:
@@ -132,7 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=30, help="Frames of each keypoint-only take.")
     ap.add_argument("--rendered-frames", type=int, default=16, help="Frames of each rendered take.")
-    ap.add_argument("--steps", default="detect,run,report")
+    ap.add_argument("--steps", default="detect,run,export:bvh")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/mocap_batch_bench"))
     ap.add_argument("--skip-cluster", action="store_true")
     args = ap.parse_args()
@@ -146,7 +162,8 @@ def main() -> None:
     common = [*map(str, takes), "--steps", args.steps, "--force", "--summary"]
     runs = {}
     for name, extra in (("one after another (--workers 1)", ["--workers", "1"]), ("--workers 2", ["--workers", "2"]),
-                        ("--ray (local, 2 CPUs)", ["--workers", "2", "--ray"])):
+                        ("--ray (local, 2 CPUs)", ["--workers", "2", "--ray"]),
+                        ("--ray, one task per step", ["--workers", "2", "--ray", "--per-step"])):
         runs[name] = batch([*common, str(args.workdir / f"summary_{len(runs)}.csv"), *extra], env)
         print(f"{name:<34} {runs[name]:7.1f} s  {8 / runs[name] * 60:5.1f} sessions/min  load {os.getloadavg()[0]:.1f}",
               flush=True)
@@ -158,6 +175,8 @@ def main() -> None:
     print(f"--workers 2 vs one after another: {base / runs['--workers 2']:.2f}x throughput (target >= 1.6x)")
     print(f"--ray local vs --workers 2: {runs['--workers 2'] / runs['--ray (local, 2 CPUs)']:.2f}x throughput "
           "(target within 15 %)")
+    print(f"one task per step vs per session: {runs['--ray (local, 2 CPUs)'] / runs['--ray, one task per step']:.2f}x "
+          "throughput")
     print(f"local Ray outputs vs --workers 2: {compare(local, fits(takes)) or 'bit-identical'}")
     if args.skip_cluster:
         return

@@ -166,9 +166,12 @@ def leave_one_view_out(root: Path, frames: slice | None = None):
     inp = load_inputs(root)
     kp, cfg = inp.keypoints, inp.pipeline.fit
     if frames is not None:
-        kp = replace(kp, keypoints=kp.keypoints[frames], boxes=kp.boxes[frames], detected=kp.detected[frames])
-        if frames.step not in (None, 1):
-            cfg = cfg.replace(smoothing=replace(cfg.smoothing, sigma_frames=0.0))
+        kp = replace(kp, keypoints=kp.keypoints[frames], boxes=kp.boxes[frames], detected=kp.detected[frames],
+                     masks=None if kp.masks is None else kp.masks[frames],
+                     mask_boxes=None if kp.mask_boxes is None else kp.mask_boxes[frames])
+        if frames.step not in (None, 1):  # strided frames are not neighbours in time
+            cfg = cfg.replace(smoothing=replace(cfg.smoothing, sigma_frames=0.0),
+                              temporal=replace(cfg.temporal, accel_sigma=0.0))
     smpl = root / "output" / "smpl.npz"
     betas = torch.as_tensor(np.load(smpl)["betas"]) if smpl.is_file() else None
     return lovo(kp, inp.rig, inp.body, inp.spec, cfg, betas=betas)

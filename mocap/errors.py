@@ -6,6 +6,8 @@ bug and keeps its traceback. Messages name the file and the problem, and say wha
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 class MocapError(Exception):
     """A problem the user can fix: bad input, bad config, missing file."""
@@ -40,3 +42,15 @@ def listing(values, cap: int = 8) -> str:
     values = [str(v) for v in values]
     shown = ", ".join(v if len(v) <= 60 else v[:57] + "..." for v in values[:cap])
     return shown + (f", ... ({len(values)} in all)" if len(values) > cap else "")
+
+
+@contextmanager
+def about(path):
+    """Errors raised inside that do not name ``path`` get it in front: stages that work on arrays (fitting,
+    export) do not know which file the arrays came from, the caller does."""
+    try:
+        yield
+    except MocapError as e:
+        if str(path) in str(e):
+            raise
+        raise type(e)(f"{path}: {e}") from None

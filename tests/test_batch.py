@@ -65,6 +65,7 @@ def test_broken_session_is_isolated_and_a_rerun_skips(takes: Path, tmp_path: Pat
     assert (root / "take0" / "output" / "smpl.npz").is_file() and not (root / "take9_broken" / "output" / "smpl.npz").exists()
     assert "take9_broken" in summary.read_text()
     assert status["take0"]["frames"] == 8 and len(status["take0"]["reprojection_px"]) == 4
+    assert len({s["pid"] for s in status.values()}) == 2  # two worker processes shared the three sessions
     first = fit_arrays(root / "take0")
     mtime = (root / "take0" / "output" / "smpl.npz").stat().st_mtime_ns
 
@@ -102,3 +103,31 @@ def test_a_killed_worker_is_retried(takes: Path, tmp_path: Path):
     assert killed and rec.status == "ok" and rec.attempts == 2
     assert (session / "output" / "smpl.bvh").is_file()
     assert not [p for p in (session / "output").iterdir() if ".tmp" in p.name]
+
+
+def test_calibrate_imports_shape_is_held_and_export(takes: Path, tmp_path: Path):
+    import shutil
+
+    from mocap.io.calibration_toml import load_rig
+    from mocap.io.smpl_npz import load_sequence
+
+    session = shutil.copytree(takes / "take1", tmp_path / "take1")
+    (session / "calibration").mkdir()
+    (session / "calibration.toml").rename(session / "calibration" / "lab.toml")  # another tool's (anipose) file
+    steps = "calibrate,shape,run,export:bvh"
+    res = run_batch([str(session)], steps, workers=1, summary=tmp_path / "s.csv")
+    rec = res.records[0]
+    assert rec.status == "ok", rec.error
+    assert [s.status for s in rec.steps] == ["ran"] * 4
+    rig, source = load_rig(session / "calibration.toml"), load_rig(session / "calibration" / "lab.toml")
+    for a, b in zip(rig, source):
+        np.testing.assert_allclose(a.K, b.K, rtol=1e-9)
+        np.testing.assert_allclose(a.R, b.R, atol=1e-9)
+        np.testing.assert_allclose(a.t, b.t, atol=1e-9)
+    meta = load_sequence(session / "output" / "smpl.npz").meta
+    assert meta["shape_file"] == str(session.resolve() / "output" / "subject.npz")
+    np.testing.assert_allclose(load_sequence(session / "output" / "smpl.npz").betas,
+                               np.load(session / "output" / "subject.npz")["betas"], atol=1e-6)
+    assert (session / "output" / "smpl.bvh").is_file()
+    again = run_batch([str(session)], steps, workers=1, summary=tmp_path / "s2.csv")
+    assert [s.status for s in again.records[0].steps] == ["skipped"] * 4

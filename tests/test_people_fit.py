@@ -143,3 +143,20 @@ def test_far_views_flags_only_the_view_far_from_the_others():
                           views_used=np.ones((3, 4), bool))
     far = far_views(res, rig, 0.15)
     assert far[0, 2] and far.sum() == 1
+
+
+def test_shape_per_person(two, tmp_path):
+    from mocap.io.subject import load_subject
+
+    out = tmp_path / "subject1.npz"
+    res = runner.invoke(app, ["shape", str(two), "--frames", "0:12", "-o", str(out), "--person", "1"])
+    assert res.exit_code == 0, res.output
+    subject = load_subject(out)
+    truth = [np.load(two / "ground_truth" / f"{k}.npz")["betas"] for k in range(2)]
+    from mocap.fitting.run import load_inputs
+
+    assoc = load_inputs(two).association
+    slot_truth = np.load(two / "ground_truth.npz")["detection_person"]
+    own = int(np.bincount(slot_truth[assoc.person == 1]).argmax())  # the true person behind id 1
+    d = [np.linalg.norm(subject.betas - t) for t in truth]
+    assert subject.meta["person"] == 1 and d[own] < d[1 - own]  # that person's shape, not the other's

@@ -6,6 +6,7 @@
 - :mod:`mocap.batch.worker`: one session's steps in order, failures caught and recorded (what a worker runs).
 - :mod:`mocap.batch.pool` and :mod:`mocap.batch.cluster`: where the sessions run (local processes, Ray tasks).
 - :mod:`mocap.batch.summary`: the per-session records, ``batch_summary.csv`` and ``.json``.
+- :mod:`mocap.batch.runner`: ``run_batch``, all of the above as one call (what the CLI calls).
 
 Nothing here imports the terminal UI: progress goes through an ``on_event`` callback.
 """

@@ -57,10 +57,11 @@ def _session_task(root: str, steps: tuple[str, ...], force: bool, label: str) ->
 def _step_task(root: str, step: str, steps: tuple[str, ...], force: bool, label: str,
                before: SessionRecord | None) -> SessionRecord:
     """One step, after the session's earlier steps (``before``, passed as a Ray object: the dependency)."""
+    import os
     import socket
 
     single_threaded()
-    record = before or SessionRecord(label, host=socket.gethostname())
+    record = before or SessionRecord(label, host=socket.gethostname(), pid=os.getpid())
     if any(s.status == "failed" for s in record.steps):
         record.steps.append(StepRecord(step, "not run"))
     else:

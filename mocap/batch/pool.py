@@ -71,17 +71,28 @@ def run_pool(sessions: Sequence[Path], steps: tuple[str, ...], force: bool = Fal
             for i, w in enumerate(pool):
                 if w.job is None:
                     continue
-                if w.conn in ready and w.conn.poll():
-                    index, record = w.conn.recv()
+                if w.conn not in ready and w.proc.sentinel not in ready:
+                    continue
+                message = _receive(w.conn)
+                if message is not None:
+                    index, record = message
                     record.attempts = attempts[index]
                     records[index], w.job = record, None
                     emit("done", index, record)
-                elif w.proc.sentinel in ready:
+                elif w.conn in ready or not w.proc.is_alive():  # its end of the pipe closed: it died
                     pool[i] = _replace_dead(ctx, w, steps, force, todo, attempts, records, retries, emit)
     finally:
         for w in pool:
             _stop(w)
     return [r for r in records if r is not None]
+
+
+def _receive(conn):
+    """The worker's reply, or None when there is none (yet, or ever: a dead worker's pipe reads as closed)."""
+    try:
+        return conn.recv() if conn.poll() else None
+    except (EOFError, OSError):
+        return None
 
 
 def _replace_dead(ctx, w: _Worker, steps, force, todo, attempts, records, retries: int, emit: OnEvent) -> _Worker:

@@ -108,7 +108,7 @@ def shape(root: Path, force: bool) -> Outcome:
 
 
 def fit(root: Path, force: bool, with_shape: bool) -> Outcome:
-    from mocap.fitting.run import run_session
+    from mocap.fitting.run import run_people
     from mocap.io.smpl_npz import load_sequence
 
     out = root / "output" / "smpl.npz"
@@ -119,8 +119,9 @@ def fit(root: Path, force: bool, with_shape: bool) -> Outcome:
         same_shape = meta.get("shape_file") == (str(subject) if subject else None)
         if same_shape and _fit_settings_match(meta, root) is None:
             return Outcome("skipped", "smpl.npz is up to date")
-    res, _ = run_session(root, shape=subject)
-    return Outcome("ran", f"{len(res.flags)} frames" + (" with the subject's shape held" if subject else ""))
+    fits, _ = run_people(root, shape=subject)
+    return Outcome("ran", f"{len(fits)} {'person' if len(fits) == 1 else 'people'} x {len(fits[0].result.flags)} frames"
+                   + (", the subject's shape held" if subject else ""))
 
 
 def export(root: Path, force: bool, fmt: str) -> Outcome:

@@ -37,6 +37,7 @@ class SessionRecord:
     error: str = ""
     attempts: int = 1
     host: str = ""
+    pid: int = 0  # of the worker process that ran it
 
 
 def single_threaded() -> None:
@@ -81,15 +82,14 @@ def run_step(root: Path, step: str, steps: tuple[str, ...], force: bool) -> Step
 
 
 def session_metrics(root: Path, record: SessionRecord) -> None:
-    """Frames, mean reprojection error per view and people fitted, from the files the session holds."""
+    """Frames, mean reprojection error per view (the main subject's) and people fitted, from ``smpl.npz``."""
     from mocap.io.smpl_npz import load_sequence
 
     smpl = root / "output" / "smpl.npz"
-    people = sorted((root / "output" / "people").glob("*/smpl.npz"))
-    record.people = len(people) or int(smpl.is_file())
     if not smpl.is_file():
         return
     seq = load_sequence(smpl)
+    record.people = len(seq.meta.get("people") or [0])  # `mocap run` lists every person it fitted there
     record.frames = seq.num_frames
     err, cams = seq.extra.get("reprojection_error_px"), seq.extra.get("camera_names")
     if err is not None and cams is not None:
@@ -115,7 +115,7 @@ def process_session(root: str | os.PathLike, steps: tuple[str, ...], force: bool
     import socket
 
     root = Path(root)
-    record = SessionRecord(label or str(root), host=socket.gethostname())
+    record = SessionRecord(label or str(root), host=socket.gethostname(), pid=os.getpid())
     try:
         clear_stale_temporaries(root)
     except OSError as e:

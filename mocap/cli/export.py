@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from mocap.cli._base import app, console, err_console, frame_ranges, progress_bar, styled, warn
-from mocap.errors import ConfigError
+from mocap.errors import ConfigError, about
 
 
 
@@ -45,12 +45,13 @@ def export(
     seq, notes = load_motion(result, body=body, gender=gender, up=input_up)
     for note in notes:
         err_console.print(styled("note:", "yellow", note), soft_wrap=True)
-    seq, held = hold_invalid_frames(seq)
+    with about(result):
+        seq, held = hold_invalid_frames(seq)
     if held.any():
         warn(f"{result}: {int(held.sum())} of {seq.num_frames} frames had NaN values and hold the last valid pose "
              f"(frames {frame_ranges(held)})")
     output = output or default_output(result, fmt, amass_smplh)
-    bar, progress = progress_bar(f"writing {output.name}")
+    bar, progress = progress_bar(f"writing {output.name}", unit="steps")
     with bar:
         path = export_sequence(seq, output, fmt, body_spec=body, units=units, smplh=amass_smplh, up=up, points=points,
                                progress=progress)

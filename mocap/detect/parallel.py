@@ -80,7 +80,8 @@ def detect_views(sources: Mapping[str, Path], config: DetectorConfig = DetectorC
             while pending:
                 done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
                 drain()
-                for future in done:
+                # Views that finished are handed over before a failed one raises, so that they are kept.
+                for future in sorted(done, key=lambda f: f.exception() is not None):
                     kp = future.result()
                     results[kp.cameras[0]] = kp
                     if on_view is not None:

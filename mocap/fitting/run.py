@@ -20,13 +20,14 @@ import torch
 from mocap import __version__
 from mocap.body.model import JOINT_NAMES, BodyModel, load_body
 from mocap.config import SessionConfig, load_config, read_yaml, to_dict
-from mocap.errors import ConfigError, FittingError, InputDataError, MissingDependencyError, MocapWarning, listing
+from mocap.errors import ConfigError, FittingError, about, InputDataError, MissingDependencyError, MocapWarning, listing
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
 from mocap.fitting.people import choose_people, far_views, person_dir, with_association, without_views
 from mocap.fitting.tracking import VIEW_REASONS, Association, associate
 from mocap.fitting.views import select_views
+from mocap.io.atomic import check_destination
 from mocap.io.calibration_toml import file_sha256, load_rig
 from mocap.io.keypoints_h5 import Detections2D, Keypoints2D, read_detections
 from mocap.io.smpl_npz import SmplSequence, save_sequence
@@ -244,6 +245,7 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
     inp = load_inputs(root, views, pipeline, combine, checkpoint, need_checkpoint=True, frames=frames, person=person)
     part = None if frames is None else (inp.first_frame, inp.first_frame + inp.keypoints.num_frames)
     out = Path(output) if output is not None else default_output(inp.root, part)
+    check_destination(out, *(person_dir(inp.root, n) / default_output(inp.root, part).name for n in inp.people))
     fits = []
     for n in inp.people:
         kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
@@ -280,7 +282,9 @@ def _fit_person(inp: Inputs, kp: Keypoints2D, betas, progress, debug) -> tuple[F
                                                    inp.checkpoint, betas, progress, first_frame=inp.first_frame)
         start = result.params
     if inp.pipeline.updater != "refit":
-        result = fit_sequence(kp, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug, start=start)
+        with about(inp.root / "output" / "keypoints2d.h5"):  # the fit's errors are about these detections
+            result = fit_sequence(kp, inp.rig, inp.body, inp.spec, inp.pipeline.fit, betas, progress, debug,
+                                  start=start)
     return result, extra
 
 
@@ -344,7 +348,8 @@ def shape_session(root: Path, frames: str, output: Path, views: int | None = Non
     subject's, or ``person``'s."""
     inp = load_inputs(root, views, pipeline, person=person)
     idx = parse_frames(frames, inp.keypoints.num_frames)
-    res = fit_shape(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, idx, progress)
+    with about(inp.root / "output" / "keypoints2d.h5"):
+        res = fit_shape(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit, idx, progress)
     save_subject(output, SubjectShape(betas=res.betas.double().numpy(), gender=inp.body.gender,
                                       surface_model=inp.body.name, error_px=float(res.error_px), frames=res.frames,
                                       meta=_metadata(inp, {"frames": frames, "person": inp.people[0]})))

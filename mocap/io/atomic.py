@@ -40,12 +40,25 @@ def destination_error(path: str | os.PathLike, e: OSError) -> InputDataError | N
     return InputDataError(f"{path}: cannot write ({reason}); nothing was written")
 
 
+def check_destination(*paths: str | os.PathLike) -> None:
+    """Raise now what writing each of ``paths`` would raise later (a folder where the file goes, a file where a
+    folder is needed), so that a command refuses before its long work, not after writing half its outputs."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise InputDataError(f"{path}: is a folder; give a file name")
+        _check_folders(path.parent, path)
+
+
+def _check_folders(folder: Path, target: Path) -> None:
+    for p in (folder, *folder.parents):
+        if p.exists() and not p.is_dir():
+            raise InputDataError(f"{p}: is a file, but a folder is needed here" + (f" (for {target})" if p != target else ""))
+
+
 def ensure_folder(path: str | os.PathLike) -> Path:
     """Create the folder ``path`` (and its parents), or raise InputDataError when a file is in the way."""
     path = Path(path)
-    for p in (path, *path.parents):
-        if p.exists() and not p.is_dir():
-            raise InputDataError(f"{p}: is a file, but a folder is needed here" + (f" (for {path})" if p != path else ""))
+    _check_folders(path, path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -61,8 +74,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     An OS error about the destination raised by the writer (a full disk...) becomes an InputDataError.
     """
     path = Path(path)
-    if path.is_dir():
-        raise InputDataError(f"{path}: is a folder; give a file name")
+    check_destination(path)
     ensure_folder(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
