@@ -67,6 +67,18 @@ def ensure_folder(path: str | os.PathLike) -> Path:
 
 
 @contextmanager
+def _user_errors(path: Path) -> Iterator[None]:
+    """OSErrors that are the user's (a folder in the way, a full disk) become one InputDataError naming ``path``."""
+    try:
+        yield
+    except OSError as e:
+        error = destination_error(path, e)
+        if error is None:
+            raise
+        raise error from None
+
+
+@contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on normal exit it replaces ``path`` atomically.
 
@@ -86,13 +98,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results should be readable like any other file
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as e:
-        error = destination_error(path, e)
-        if error is None:
-            raise
-        raise error from None
+        with _user_errors(path):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -107,16 +115,12 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     ensure_folder(path.parent)
     tmp = None
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    except OSError as e:
-        error = destination_error(path, e)
-        if error is None:
-            raise
-        raise error from None
+        with _user_errors(path):
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+            yield tmp
+            if path.exists():
+                shutil.rmtree(path)
+            tmp.rename(path)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
