@@ -83,10 +83,7 @@ class Keypoints2D:
 
     def select(self, cameras: Sequence[str]) -> "Keypoints2D":
         """The named views, in the order given."""
-        missing = [c for c in cameras if c not in self.cameras]
-        if missing:
-            raise InputDataError(f"no keypoints for camera(s) {', '.join(missing)}; have {', '.join(self.cameras)}")
-        idx = [self.cameras.index(c) for c in cameras]
+        idx = _view_index(self.cameras, cameras)
         return Keypoints2D(tuple(cameras), self.keypoints[:, idx], self.boxes[:, idx], self.detected[:, idx],
                            self.image_sizes[idx], self.format, self.names, self.fps, dict(self.meta),
                            tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)))
@@ -155,10 +152,7 @@ class Detections2D:
 
     def select(self, cameras: Sequence[str]) -> "Detections2D":
         """The named views, in the order given."""
-        missing = [c for c in cameras if c not in self.cameras]
-        if missing:
-            raise InputDataError(f"no keypoints for camera(s) {', '.join(missing)}; have {', '.join(self.cameras)}")
-        idx = [self.cameras.index(c) for c in cameras]
+        idx = _view_index(self.cameras, cameras)
         return Detections2D(tuple(cameras), self.keypoints[:, idx], self.boxes[:, idx], self.scores[:, idx],
                             self.image_sizes[idx], self.format, self.names, self.fps, dict(self.meta),
                             tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)))
@@ -191,6 +185,14 @@ class Detections2D:
         scores = np.where(self.present, self.scores, -np.inf)
         slots = np.argmax(scores, axis=2) if self.num_slots else np.zeros(scores.shape[:2], int)
         return self.pick(np.where(self.present.any(axis=2), slots, -1))
+
+
+def _view_index(have: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    """Positions of the ``wanted`` cameras among ``have``; an error lists the missing ones."""
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        raise InputDataError(f"no keypoints for camera(s) {', '.join(missing)}; have {', '.join(have)}")
+    return [list(have).index(c) for c in wanted]
 
 
 def _mean_confidence(keypoints: np.ndarray) -> np.ndarray:
