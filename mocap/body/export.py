@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.body.model import OPEN_BODY_FILE, SMPL_KEYS, _load_arrays
+from mocap.body.arrays import OPEN_BODY_FILE, SMPL_KEYS, load_arrays
 from mocap.errors import InputDataError, MissingDependencyError
 from mocap.io.atomic import atomic_path
 
@@ -21,7 +21,7 @@ def smpl_arrays(spec: str | os.PathLike = "open") -> dict[str, np.ndarray]:
         path = OPEN_BODY_FILE
     else:
         path = Path(spec).expanduser()
-    data = _load_arrays(path)
+    data = load_arrays(path)
     missing = [k for k in SMPL_KEYS if k not in data]
     if missing:
         raise InputDataError(f"{path}: not an SMPL-format body (lacks {', '.join(missing)})")

@@ -10,20 +10,17 @@ import contextlib
 import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import smplx
 import torch
 from smplx.lbs import batch_rigid_transform, lbs
 
-from mocap.errors import InputDataError, MissingDependencyError
+from mocap.errors import InputDataError
 from mocap.rotations import axis_angle_to_matrix
 
+from mocap.body.arrays import ASSETS, OPEN_BODY_FILE, SMPL_KEYS, BodyArrays, load_body_arrays  # noqa: F401  (re-exported)
 from mocap.body.skeleton import JOINT_NAMES, NUM_BETAS, NUM_JOINTS, PARENTS  # noqa: F401  (re-exported)
-ASSETS = Path(__file__).parent / "assets"
-OPEN_BODY_FILE = ASSETS / "open_body_neutral.npz"
-SMPL_KEYS = ("v_template", "f", "J_regressor", "weights", "shapedirs", "posedirs", "kintree_table")
 
 
 @dataclass(frozen=True)
@@ -59,6 +56,7 @@ class BodyModel(torch.nn.Module):
         with contextlib.redirect_stdout(io.StringIO()):
             self.layer = smplx.SMPLLayer(model_path=name, data_struct=struct, num_betas=NUM_BETAS, dtype=dtype)
         self.name, self.topology, self.gender = name, topology, gender
+        self.arrays = BodyArrays(data, name, topology, gender)  # the same file for torch-free code (exporters)
         self.faces = np.asarray(data["f"], dtype=np.int64)
         J_reg = self.layer.J_regressor
         # Joints are linear in betas before the kinematic chain: regress once, reuse for every frame.
@@ -123,34 +121,6 @@ class BodyModel(torch.nn.Module):
         return joints + t, v + t
 
 
-def _load_arrays(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise InputDataError(f"{path}: body model file not found")
-    if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise InputDataError(f"{path}: not a readable SMPL-format npz ({e})") from None
-    if path.suffix == ".pkl":
-        from mocap.body.smpl_pickle import load_smpl_pickle
-
-        return load_smpl_pickle(path)
-    raise InputDataError(f"{path}: body model files must be .pkl or .npz")
-
-
-def _find_smpl_file(folder: Path, gender: str) -> Path:
-    stems = [f"SMPL_{gender.upper()}", f"basicmodel_{gender[0]}_lbs_10_207_0_v1.1.0", f"basicModel_{gender[0]}_lbs_10_207_0_v1.0.0"]
-    if gender == "neutral":
-        stems.append("basicmodel_neutral_lbs_10_207_0_v1.1.0")
-    for base in (folder, folder / "smpl"):
-        for stem in stems:
-            for ext in (".pkl", ".npz"):
-                if (base / f"{stem}{ext}").is_file():
-                    return base / f"{stem}{ext}"
-    raise InputDataError(f"{folder}: no SMPL model file for gender {gender!r} (looked for SMPL_{gender.upper()}.pkl/.npz)")
-
-
 def load_body(spec: str | os.PathLike = "open", gender: str = "neutral", dtype: torch.dtype = torch.float32) -> BodyModel:
     """Load a body model.
 
@@ -159,24 +129,5 @@ def load_body(spec: str | os.PathLike = "open", gender: str = "neutral", dtype: 
             to an SMPL folder or to one ``.pkl``/``.npz`` file in SMPL's format.
         gender: ``neutral``, ``male`` or ``female`` (the bundled body is neutral only).
     """
-    if gender not in ("neutral", "male", "female"):
-        raise InputDataError(f"unknown gender {gender!r}; use neutral, male or female")
-    spec = str(spec)
-    if spec in ("open", "open_body_neutral"):
-        if gender != "neutral":
-            raise InputDataError("the bundled body is gender-neutral; use --gender neutral or your own SMPL files")
-        if not OPEN_BODY_FILE.is_file():
-            raise MissingDependencyError(f"{OPEN_BODY_FILE}: bundled body asset missing; rebuild it with `python tools/build_open_body.py`")
-        return BodyModel(_load_arrays(OPEN_BODY_FILE), "open_body_neutral", "open", gender, dtype)
-    if spec.startswith("smpl"):
-        env = os.environ.get("MOCAP_SMPL_DIR")
-        if not env:
-            raise MissingDependencyError(
-                "SMPL files are licensed and not bundled: download SMPL from https://smpl.is.tue.mpg.de, "
-                "then set MOCAP_SMPL_DIR to the folder holding SMPL_NEUTRAL.pkl (or pass its path)")
-        spec = env
-    path = Path(spec).expanduser()
-    file = _find_smpl_file(path, gender) if path.is_dir() else path
-    data = _load_arrays(file)
-    topology = "smpl" if np.asarray(data.get("v_template", np.zeros((0, 3)))).shape[0] == 6890 else "custom"
-    return BodyModel(data, f"smpl_{gender}" if topology == "smpl" else file.stem, topology, gender, dtype)
+    body = load_body_arrays(spec, gender)
+    return BodyModel(body.data, body.name, body.topology, gender, dtype)

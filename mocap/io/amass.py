@@ -83,11 +83,12 @@ def detect_up_axis(global_orient: np.ndarray) -> str | None:
 
 
 def pelvis_rest(body, betas: np.ndarray) -> np.ndarray:
-    """``(3,)`` the rest-pose pelvis of ``body`` (a `BodyModel`) shaped by ``betas`` (10,)."""
-    import torch
+    """``(3,)`` the rest-pose pelvis of ``body`` (`BodyArrays`, or a `BodyModel`: its file's arrays) shaped by
+    ``betas`` (10,)."""
+    from mocap.body.arrays import BodyArrays
 
-    with torch.no_grad():
-        return body.rest_joints(torch.as_tensor(np.asarray(betas)[None], dtype=body.dtype))[0, 0].double().numpy()
+    arrays = body if isinstance(body, BodyArrays) else body.arrays
+    return arrays.shaped(betas)[0][0]
 
 
 def to_up_axis(seq: SmplSequence, src: str, dst: str, body) -> SmplSequence:
@@ -133,8 +134,8 @@ def load_motion(path: str | os.PathLike, body: str | None = None, gender: str | 
     Raises:
         InputDataError: a key is missing, no body is given for a foreign file, or the up axis is unclear.
     """
-    from mocap.body.model import load_body
-    from mocap.io.export import body_for
+    from mocap.body.arrays import load_body_arrays
+    from mocap.io.export import body_arrays_for
 
     path = Path(path)
     arrays = read_arrays(path)
@@ -156,7 +157,7 @@ def load_motion(path: str | os.PathLike, body: str | None = None, gender: str | 
     seq = sequence_from_arrays(arrays, path)
     model = None
     if body is not None:
-        model = load_body(body, seq.gender)
+        model = load_body_arrays(body, seq.gender)
         if own and model.name != seq.surface_model:
             notes.append(f"{path.name}: fitted with {seq.surface_model}, read with {model.name} (--body)")
         seq = replace(seq, surface_model=model.name)
@@ -168,5 +169,5 @@ def load_motion(path: str | os.PathLike, body: str | None = None, gender: str | 
         if not own:
             notes.append(f"{path.name}: {src}-up world (detected from the body's orientation)")
     if src != "y":
-        seq = to_up_axis(seq, src, "y", model or body_for(seq))
+        seq = to_up_axis(seq, src, "y", model or body_arrays_for(seq))
     return seq, notes

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from mocap.body.arrays import BodyArrays, load_body_arrays
 from mocap.errors import ConfigError, InputDataError
 from mocap.keypoint_formats import KEYPOINT_NAMES
 from mocap.io.amass import UP_AXES, to_up_axis
@@ -44,14 +45,20 @@ def default_output(result: Path, fmt: str, smplh: bool = False) -> Path:
 
 
 def body_for(seq: SmplSequence, spec: str | None = None):
-    """The body model of ``seq``: its ``surface_model``, or ``spec`` (``open``, ``smpl``, a path) if given.
+    """The body model of ``seq`` as a torch layer (`BodyModel`); see :func:`body_arrays_for`."""
+    from mocap.body.model import BodyModel
+
+    arrays = body_arrays_for(seq, spec)
+    return BodyModel(arrays.data, arrays.name, arrays.topology, arrays.gender)
+
+
+def body_arrays_for(seq: SmplSequence, spec: str | None = None) -> BodyArrays:
+    """The body model file of ``seq``: its ``surface_model``, or ``spec`` (``open``, ``smpl``, a path) if given.
 
     Raises:
         InputDataError: ``surface_model`` names no body we know how to find and no ``spec`` was given, or ``spec``
             is a different body from the one the sequence was fitted with (its betas would mean another shape).
     """
-    from mocap.body.model import load_body
-
     if spec is None:
         if seq.surface_model == "open_body_neutral":
             spec = "open"
@@ -60,7 +67,7 @@ def body_for(seq: SmplSequence, spec: str | None = None):
         else:
             raise InputDataError(f"unknown body model {seq.surface_model!r} in the sequence; pass --body with the "
                                  "body model file it was fitted with")
-    body = load_body(spec, gender=seq.gender)
+    body = load_body_arrays(spec, gender=seq.gender)
     if body.name != seq.surface_model:
         raise InputDataError(f"the sequence was fitted with the body {seq.surface_model!r} but {spec} is "
                              f"{body.name!r}; pass the body model it was fitted with")
@@ -125,9 +132,10 @@ def export_sequence(seq: SmplSequence, path: str | os.PathLike, fmt: str, body_s
     """
     path = Path(path)
     _check_request(path, fmt, units, smplh, up)
-    body = body_for(seq, body_spec) if fmt not in ("npz", "h5") or up != "y" else None
+    # Only TRC/C3D pose the body (torch); the others need the rest pose, which numpy gives without torch's start-up.
+    arrays = body_arrays_for(seq, body_spec) if fmt not in ("npz", "h5") or up != "y" else None
     if up != "y":
-        seq = to_up_axis(seq, "y", up, body)
+        seq = to_up_axis(seq, "y", up, arrays)
     if fmt in ("npz", "h5"):
         save_sequence(path, seq, smplh=smplh, up_axis=up)
         return path
@@ -136,6 +144,9 @@ def export_sequence(seq: SmplSequence, path: str | os.PathLike, fmt: str, body_s
 
     check_finite(seq)
     if fmt in ("trc", "c3d"):
+        from mocap.body.model import BodyModel
+
+        body = BodyModel(arrays.data, arrays.name, arrays.topology, arrays.gender)
         positions, names = point_tracks(seq, body, points)
         if fmt == "trc":
             from mocap.io.trc import write_trc
@@ -144,7 +155,7 @@ def export_sequence(seq: SmplSequence, path: str | os.PathLike, fmt: str, body_s
         from mocap.io.c3d import write_c3d
 
         return write_c3d(path, positions, names, seq.fps, up_axis=up)
-    rig = build_rig(body, seq.betas)
+    rig = build_rig(arrays, seq.betas)
     if fmt == "bvh":
         from mocap.io.bvh import write_bvh
 

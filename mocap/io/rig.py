@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.spatial.transform import Rotation
 
-from mocap.body.model import JOINT_NAMES, PARENTS, BodyModel
+from mocap.body.arrays import BodyArrays
+from mocap.body.skeleton import JOINT_NAMES, PARENTS
 from mocap.errors import InputDataError
 from mocap.io.smpl_npz import SmplSequence
 
@@ -54,14 +54,12 @@ class Rig:
         return self.rest_joints - parent_pos
 
 
-def build_rig(body: BodyModel, betas: np.ndarray) -> Rig:
-    """The ``body`` shaped by ``betas`` ``(10,)``."""
-    with torch.no_grad():
-        b = torch.as_tensor(np.asarray(betas)[None], dtype=body.dtype)
-        joints = body.rest_joints(b)[0].double().numpy()
-        L = body.layer
-        vertices = (L.v_template + torch.einsum("vcb,b->vc", L.shapedirs, b[0])).double().numpy()
-        weights = L.lbs_weights.double().numpy()
+def build_rig(body, betas: np.ndarray) -> Rig:
+    """The ``body`` (`BodyArrays`, or a `BodyModel`: its file's arrays) shaped by ``betas`` ``(10,)``, in float32
+    arithmetic (see :mod:`mocap.body.arrays`)."""
+    arrays: BodyArrays = body if isinstance(body, BodyArrays) else body.arrays
+    joints, vertices = arrays.shaped(betas)
+    weights = arrays.weights
     parents = np.asarray(PARENTS)
     tips = np.empty_like(joints)
     for j in range(len(joints)):
@@ -74,7 +72,7 @@ def build_rig(body: BodyModel, betas: np.ndarray) -> Rig:
         skin = vertices[weights.argmax(1) == j]
         reach = max(((skin - joints[j]) @ direction).max(initial=0.0), _MIN_TIP_LENGTH)
         tips[j] = joints[j] + reach * direction
-    return Rig(body.name, JOINT_NAMES, parents, joints, tips, vertices, np.asarray(body.faces), weights)
+    return Rig(arrays.name, JOINT_NAMES, parents, joints, tips, vertices, arrays.faces, weights)
 
 
 def check_finite(seq: SmplSequence) -> None:
