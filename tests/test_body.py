@@ -212,3 +212,18 @@ def test_unreadable_pickle_is_a_user_error(tmp_path):
     path.write_bytes(b"not a pickle")
     with pytest.raises(InputDataError):
         load_smpl_pickle(path)
+
+
+def test_in_chunks_equals_one_call(body64):
+    from mocap.body.model import in_chunks
+
+    rng = np.random.default_rng(3)
+    go, bp, tr = (torch.as_tensor(rng.normal(0, 0.4, s)) for s in ((10, 3), (10, 23, 3), (10, 3)))
+    betas = torch.as_tensor(rng.normal(0, 1, (1, 10)))
+    ids = np.array([0, 5, 17])
+    whole = body64.points(go, bp, betas, tr, vertex_ids=ids)
+    parts = in_chunks(lambda *a: body64.points(*a, vertex_ids=ids), 10, go, bp, betas, tr, chunk=3)
+    for w, p in zip(whole, parts):
+        assert p.shape == w.shape and torch.allclose(p, w, atol=1e-12)
+    lowest = in_chunks(lambda *a: body64.points(*a)[0][..., 1].amin(1), 10, go, bp, betas, tr, chunk=4)
+    assert torch.allclose(lowest, whole[0][..., 1].amin(1), atol=1e-12) and not lowest.requires_grad

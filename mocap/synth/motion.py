@@ -21,7 +21,7 @@ import torch
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
-from mocap.body.model import JOINT_NAMES, NUM_BETAS, BodyModel
+from mocap.body.model import JOINT_NAMES, NUM_BETAS, BodyModel, in_chunks
 from mocap.errors import ConfigError
 
 MOTIONS = ("walk", "squat", "jumping_jacks", "arm_raise", "turn", "mixed")
@@ -290,10 +290,10 @@ def generate_motion(kind: str, frames: int, fps: float, body: BodyModel, rng: np
         pelvis_rest = body.rest_joints(torch.as_tensor(betas[None], dtype=body.dtype))[0, 0].double().numpy()
         transl = np.zeros((frames, 3))
         transl[:, 0], transl[:, 2] = pos[:, 0] - pelvis_rest[0], pos[:, 1] - pelvis_rest[2]
-        _, feet = body.points(torch.as_tensor(global_orient, dtype=body.dtype), torch.as_tensor(body_pose, dtype=body.dtype),
-                              torch.as_tensor(betas[None], dtype=body.dtype), torch.as_tensor(transl, dtype=body.dtype),
-                              vertex_ids=foot_vertices(body))
-    lowest = feet[..., 1].amin(1).double().numpy()
+        feet = foot_vertices(body)
+        lowest = in_chunks(lambda *a: body.points(*a, vertex_ids=feet)[1][..., 1].amin(1), frames,
+                           *(torch.as_tensor(a, dtype=body.dtype) for a in (global_orient, body_pose, betas[None], transl)))
+    lowest = lowest.double().numpy()
     # The lowest point switches between heel and toe; a light smoothing keeps the root's acceleration plausible.
     transl[:, 1] = gaussian_filter1d(drive.lift - lowest, 1.5, mode="nearest")
     return Motion(global_orient, body_pose, np.asarray(betas, dtype=float), transl, float(fps))

@@ -152,6 +152,7 @@ def _person(k: int, config: SynthConfig, body, spec, rig, rng, corruption) -> _P
     import torch
 
     from mocap.body.keypoints import body_keypoints
+    from mocap.body.model import in_chunks
     from mocap.synth.keypoints import corrupt
     from mocap.synth.motion import generate_motion
     from mocap.synth.people import RADIUS, offsets
@@ -161,11 +162,11 @@ def _person(k: int, config: SynthConfig, body, spec, rig, rng, corruption) -> _P
     motion = generate_motion(config.motion, config.frames, config.fps, body, rng[f"motion{suffix}"], **radius)
     if config.people > 1:
         motion = replace(motion, transl=motion.transl + offsets(config.people)[k])
-    with torch.no_grad():
-        args = [torch.as_tensor(a, dtype=body.dtype) for a in
-                (motion.global_orient, motion.body_pose, motion.betas[None], motion.transl)]
-        kp3d = body_keypoints(body, spec, *args).double().numpy()
-        joints = body.points(*args)[0].double().numpy()
+    args = [torch.as_tensor(a, dtype=body.dtype) for a in
+            (motion.global_orient, motion.body_pose, motion.betas[None], motion.transl)]
+    F = config.frames
+    kp3d = in_chunks(lambda *a: body_keypoints(body, spec, *a), F, *args).double().numpy()
+    joints = in_chunks(lambda *a: body.points(*a)[0], F, *args).double().numpy()
     return _Person(motion, joints, kp3d, corrupt(rig, kp3d, tuple(spec.names), corruption, rng[f"detections{suffix}"]))
 
 
