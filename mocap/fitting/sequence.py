@@ -127,9 +127,11 @@ def fit_shape(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitCo
         return _fit_shape(kp, rig, body, spec, cfg, frames, progress)
 
 
-def _fit_shape(kp, rig, body, spec, cfg, frames, progress) -> ShapeResult:
+def _fit_shape(kp, rig, body, spec, cfg, frames, progress, obs: _Observations | None = None) -> ShapeResult:
+    """``obs``: the sequence's observations when the caller has them (triangulating a long take again costs
+    about as much as fitting its shape)."""
     points = BodyPoints(body, spec)
-    obs = _observations(kp, rig, points, cfg)
+    obs = _observations(kp, rig, points, cfg) if obs is None else obs
     good = np.flatnonzero((obs.voting.sum(1) >= cfg.min_views).numpy())
     if frames is not None:
         good = np.intersect1d(good, np.asarray(frames))
@@ -191,7 +193,7 @@ def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> Fi
     F, V = obs.voting.shape
     held = betas is not None
     if betas is None:
-        betas = fit_shape(kp, rig, body, spec, cfg).betas
+        betas = _fit_shape(kp, rig, body, spec, cfg, None, None, obs).betas
     betas = torch.as_tensor(betas, dtype=body.dtype).reshape(10)
     valid = (obs.voting.sum(1) >= cfg.min_views).numpy()
     frames = np.flatnonzero(valid)
@@ -279,24 +281,30 @@ def _interpolate(p: BodyParams, valid: np.ndarray) -> BodyParams:
     return BodyParams.from_rotations(new_rot, p.betas, transl)
 
 
-def smooth(p: BodyParams, sigma: float) -> BodyParams:
+def smooth(p: BodyParams, sigma: float, chunk: int = 1024) -> BodyParams:
     """Gaussian smoothing over frames: translation directly, rotations in the tangent space at each frame
-    (``R_f exp(sum_k w_k log(R_f^T R_{f+k}))``); NaN frames neither contribute nor change."""
+    (``R_f exp(sum_k w_k log(R_f^T R_{f+k}))``); NaN frames neither contribute nor change.
+
+    ``chunk`` frames at a time: the neighbourhood terms are ``(F, W, 24, 3, 3)``, several hundred MB each for a
+    long take (18,000 frames, W = 7) if made at once."""
     F = len(p)
     radius = max(1, int(round(3 * sigma)))
     offsets = torch.arange(-radius, radius + 1)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2).to(p.transl.dtype)
     ok = torch.isfinite(p.transl).all(-1)
-    nb = (torch.arange(F)[:, None] + offsets).clamp(0, F - 1)  # (F, W) neighbour frames, edges clamped
-    inside = (torch.arange(F)[:, None] + offsets >= 0) & (torch.arange(F)[:, None] + offsets < F)
-    w = kernel * inside * ok[nb] * ok[:, None]
-    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
     safe = _finite_or_rest(p)
     rot = safe.rotations  # (F, 24, 3, 3)
-    rel = matrix_to_axis_angle(rot[:, None].transpose(-1, -2) @ rot[nb])  # (F, W, 24, 3)
-    new_rot = rot @ axis_angle_to_matrix((w[..., None, None] * rel).sum(1))
-    transl = (w[..., None] * safe.transl[nb]).sum(1)
-    smoothed = BodyParams.from_rotations(new_rot, p.betas, transl)
+    new_rot, transl = [], []
+    for start in range(0, F, chunk):
+        f = torch.arange(start, min(start + chunk, F))
+        near = f[:, None] + offsets
+        nb = near.clamp(0, F - 1)  # (B, W) neighbour frames, edges clamped
+        w = kernel * ((near >= 0) & (near < F)) * ok[nb] * ok[f][:, None]
+        w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+        rel = matrix_to_axis_angle(rot[f][:, None].transpose(-1, -2) @ rot[nb])  # (B, W, 24, 3)
+        new_rot.append(rot[f] @ axis_angle_to_matrix((w[..., None, None] * rel).sum(1)))
+        transl.append((w[..., None] * safe.transl[nb]).sum(1))
+    smoothed = BodyParams.from_rotations(torch.cat(new_rot), p.betas, torch.cat(transl))
     return smoothed.where(ok, p)
 
 
