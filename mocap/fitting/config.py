@@ -16,6 +16,7 @@ from mocap.errors import ConfigError
 from mocap.fitting.association import AssociationConfig
 from mocap.fitting.priors import PriorConfig
 from mocap.fitting.solver import RobustConfig
+from mocap.fitting.silhouette import SilhouetteConfig
 from mocap.fitting.temporal import TemporalConfig
 
 
@@ -86,6 +87,7 @@ class FitConfig:
     triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    silhouette: SilhouetteConfig = field(default_factory=SilhouetteConfig)
     association: AssociationConfig = field(default_factory=AssociationConfig)
     """Which detection in each view is which person, and who is who over time (:mod:`mocap.fitting.tracking`)."""
     threads: int = 1

@@ -20,6 +20,7 @@ from mocap.errors import FittingError, InputDataError
 from mocap.fitting.config import FitConfig
 from mocap.fitting.initialize import initialize
 from mocap.fitting.params import BodyParams
+from mocap.fitting.silhouette import Silhouettes, Surface, prepare
 from mocap.fitting.solver import BodyPoints, Cameras
 from mocap.fitting.temporal import Window
 from mocap.fitting.triangulation import triangulate
@@ -65,6 +66,9 @@ class _Observations:
     conf: Tensor  # (F, V, K) confidence times keypoint weight, 0 where missing or below threshold
     X: Tensor  # (F, K, 3) triangulated keypoints, NaN where not triangulated
     voting: Tensor  # (F, V)
+    masks: np.ndarray | None = None  # (F, V, S, S) uint8 person masks, with mask_boxes (F, V, 4)
+    mask_boxes: np.ndarray | None = None
+    image_sizes: np.ndarray | None = None  # (V, 2)
 
 
 def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitConfig) -> _Observations:
@@ -79,8 +83,24 @@ def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitC
     X, _ = triangulate(rig, uv, conf, max_error=cfg.triangulation.max_error)
     dt = points.body.dtype
     conf_t = torch.as_tensor(conf, dtype=dt)
+    use_masks = cfg.silhouette.enabled and kp.masks is not None
     return _Observations(torch.as_tensor(np.nan_to_num(uv), dtype=dt), conf_t, torch.as_tensor(X, dtype=dt),
-                         participating_views(conf_t, cfg.min_keypoints))
+                         participating_views(conf_t, cfg.min_keypoints), kp.masks if use_masks else None,
+                         kp.mask_boxes if use_masks else None, np.asarray(kp.image_sizes))
+
+
+def _silhouettes(obs: _Observations, surface: Surface | None, idx: np.ndarray,
+                 cfg: FitConfig) -> tuple[Surface, Silhouettes] | None:
+    """The silhouette term's inputs for frames ``idx``; only views that vote there use their mask."""
+    if surface is None:
+        return None
+    sil = prepare(obs.masks[idx], obs.mask_boxes[idx], obs.image_sizes, cfg.silhouette, surface.jacobian.body.dtype)
+    sil = Silhouettes(sil.dist, sil.box, sil.contour, sil.normal, sil.valid & obs.voting[torch.as_tensor(idx)])
+    return surface, sil
+
+
+def _surface(obs: _Observations, body: BodyModel, cfg: FitConfig) -> Surface | None:
+    return None if obs.masks is None else Surface.of(body, cfg.silhouette)
 
 
 def reprojection_error(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor) -> tuple[Tensor, Tensor]:
@@ -141,13 +161,15 @@ def _fit_shape(kp, rig, body, spec, cfg, frames, progress, obs: _Observations | 
         raise FittingError(f"no frame is seen by {cfg.min_views} views with {cfg.min_keypoints} keypoints each; cannot fit a shape")
     cams = Cameras.from_rig(rig, body.dtype)
     shared = cfg.combine == "joint"
+    surface = _surface(obs, body, cfg)
     fitted = []
     for i, idx in enumerate(_batches(good, cfg.batch_size)):
         t = torch.as_tensor(idx)
         p, _ = initialize(points, obs.X[t], torch.zeros(10, dtype=body.dtype), False, cfg.ik, cfg.priors)
         if shared:  # one betas vector for the batch, starting from the mean of the IK fits
             p = BodyParams(p.global_orient, p.body_pose, p.betas.mean(0).expand_as(p.betas), p.transl)
-        fitted.append(refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=False, shared_betas=shared))
+        fitted.append(refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=False, shared_betas=shared,
+                             silhouettes=_silhouettes(obs, surface, idx, cfg)))
         if progress:
             progress(min((i + 1) * cfg.batch_size, len(good)), len(good))
     p = BodyParams.cat(fitted)
@@ -207,6 +229,7 @@ def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> Fi
     stats: list[tuple[np.ndarray, list[IterationStats]]] = []
     warm: BodyParams | None = None
     anchor = _no_anchor(body.dtype)
+    surface = _surface(obs, body, cfg)
     done = 0
     for idx in _batches(frames, cfg.batch_size):
         t = torch.as_tensor(idx)
@@ -221,7 +244,8 @@ def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> Fi
             flags[idx[0]] |= FLAGS["reinitialized"]
         batch_stats: list[IterationStats] | None = [] if debug else None
         window = Window(t, float(kp.fps), *anchor)
-        p = refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats, window=window)
+        p = refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats, window=window,
+                   silhouettes=_silhouettes(obs, surface, idx, cfg))
         _, at_body = reprojection_error(points, cams, p, obs.uv[t], obs.conf[t])
         poor = (at_body > cfg.lost_error).numpy()
         flags[idx[poor]] |= FLAGS["poor_fit"]

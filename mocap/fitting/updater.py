@@ -16,6 +16,7 @@ from torch import Tensor
 from mocap.fitting.averaging import Proposals, average_proposals
 from mocap.fitting.config import FitConfig
 from mocap.fitting.params import BodyParams
+from mocap.fitting.silhouette import Silhouettes, Surface, with_silhouettes
 from mocap.fitting.solver import BodyPoints, Cameras, damped_solve, joint_information, linearize, shared_betas_solve
 from mocap.fitting.temporal import Window, accel_system, frame_share, window_solve
 
@@ -36,7 +37,7 @@ def participating_views(conf: Tensor, min_keypoints: int) -> Tensor:
 
 def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor, cfg: FitConfig,
            hold_betas: bool, stats: list[IterationStats] | None = None, window: Window | None = None,
-           shared_betas: bool = False) -> BodyParams:
+           shared_betas: bool = False, silhouettes: tuple[Surface, Silhouettes] | None = None) -> BodyParams:
     """Run ``cfg.iterations`` feedback-update iterations from ``p``.
 
     Args:
@@ -50,6 +51,8 @@ def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: T
         shared_betas: with free betas and the joint step, one betas vector for all ``B`` frames (their betas
             must start equal), its prior counted once: the evidence of every frame adds up against the prior,
             instead of each frame's betas being shrunk by the whole prior and then averaged.
+        silhouettes: the surface samples and the ``B`` frames' masks: adds the silhouette term
+            (:mod:`mocap.fitting.silhouette`) to every view's evidence.
     """
     voting = participating_views(conf, cfg.min_keypoints)  # (B, V)
     n_voting = voting.sum(1)
@@ -57,6 +60,8 @@ def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: T
     with_betas = not hold_betas
     for _ in range(cfg.iterations):
         lin = linearize(points, cams, p, uv, conf, with_betas, cfg.priors, cfg.robust)
+        if silhouettes is not None:
+            lin = with_silhouettes(lin, silhouettes[0], cams, p, silhouettes[1], with_betas, cfg.silhouette, cfg.robust)
         Hd, gd = lin.data_normal()  # (B, V, P, P), (B, V, P)
         Hp, gp = lin.prior_normal()  # (B, P, P), (B, P)
         acc = None if window is None else accel_system(points.body, p, window, cfg.temporal, gp.shape[-1])
