@@ -90,7 +90,7 @@ def test_rows_are_the_derivative_of_the_residuals(body):
                    truth.transl.double() + torch.tensor([0.03, -0.02, 0.01], dtype=torch.float64))
     scale = torch.full((2, 4), 3.0, dtype=torch.float64)
     robust = RobustConfig()
-    res = lambda q: silhouette_rows(*keypoint_jacobian(surface.jacobian, q, True), surface.positions(q), surface.owner,
+    res = lambda q: silhouette_rows(*keypoint_jacobian(surface.jacobian, q, True), surface.positions(q), surface,
                                     cams, sil, scale, cfg, robust)
     J, r, _ = res(p)
     g = torch.Generator().manual_seed(1)
@@ -111,7 +111,7 @@ def test_true_silhouettes_are_met_at_the_true_body(body):
     surface = Surface.of(body, cfg)
     J_X, X = keypoint_jacobian(surface.jacobian, truth, False)
     cell = float((sil.box[..., 2] - sil.box[..., 0]).mean()) / MASK_SIZE
-    _, r, _ = silhouette_rows(J_X, X, surface.positions(truth), surface.owner, Cameras.from_rig(rig), sil, torch.ones(3, 4),
+    _, r, _ = silhouette_rows(J_X, X, surface.positions(truth), surface, Cameras.from_rig(rig), sil, torch.ones(3, 4),
                               cfg, RobustConfig())
     inside, fill = r[..., :400] * 400 ** 0.5, r[..., 400:] * 64 ** 0.5  # back to pixels
     assert float(inside.abs().mean()) < 0.1 * cell and float(inside.abs().max()) < 1.5 * cell

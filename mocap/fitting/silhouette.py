@@ -19,6 +19,7 @@ per person (another person's pixels are not in them), so other people never pull
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -134,24 +135,31 @@ class Surface:
     jacobian: BodyPoints  # N vertices with Jacobians (the inside term, and the fill term's steps)
     candidates: np.ndarray  # (D,) vertex ids the fill term pairs with, the first N of them the Jacobian vertices
     owner: Tensor  # (D,) each candidate's nearest Jacobian vertex on the template
+    members: Tensor  # (N, M) the candidates each Jacobian vertex owns, padded with itself (candidate n is vertex n)
 
     @classmethod
     def of(cls, body, cfg: SilhouetteConfig) -> "Surface":
-        order = _farthest_points(body.layer.v_template.detach().double().numpy(), max(cfg.vertices, cfg.candidates))
+        template = body.layer.v_template.detach().double().numpy()
+        order = _farthest_points(template.tobytes(), max(cfg.vertices, cfg.candidates))
         sparse, dense = order[:cfg.vertices], order[:max(cfg.vertices, cfg.candidates)]
         v = body.layer.v_template.detach()
         owner = torch.cdist(v[dense], v[sparse]).argmin(-1)
+        groups = [torch.nonzero(owner == n)[:, 0] for n in range(len(sparse))]
+        members = torch.stack([torch.cat([g, g.new_full((max(map(len, groups)) - len(g),), n)]) for n, g in enumerate(groups)])
         spec = SimpleNamespace(joint_index=np.full(len(sparse), -1), vertex_index=sparse, weights=np.ones(len(sparse)),
                                names=tuple(f"v{i}" for i in sparse))
-        return cls(BodyPoints(body, spec), dense, owner)
+        return cls(BodyPoints(body, spec), dense, owner, members)
 
     def positions(self, p) -> Tensor:
         """``(B, D, 3)`` world positions of the candidates."""
         return self.jacobian.body.points(p.global_orient, p.body_pose, p.betas, p.transl, vertex_ids=self.candidates)[1]
 
 
-def _farthest_points(v: np.ndarray, n: int) -> np.ndarray:
-    """``n`` indices of ``v`` (M, 3) in farthest-point order from vertex 0 (deterministic; every prefix is spread)."""
+@functools.lru_cache(maxsize=4)
+def _farthest_points(template: bytes, n: int) -> np.ndarray:
+    """``n`` indices of the template's vertices (float64 (M, 3) as bytes, the cache's key) in farthest-point
+    order from vertex 0: deterministic, and every prefix is spread over the surface."""
+    v = np.frombuffer(template, dtype=np.float64).reshape(-1, 3)
     chosen = [0]
     d = np.linalg.norm(v - v[0], axis=1)
     for _ in range(n - 1):
@@ -187,6 +195,18 @@ def sample_distance(sil: Silhouettes, uv: Tensor) -> tuple[Tensor, Tensor]:
     return value.clamp_min(0), grad * (value > 0)[..., None]
 
 
+def _nearest(points: Tensor, proj: Tensor, proj_c: Tensor, members: Tensor) -> Tensor:
+    """``(B, V, C)`` index of the candidate nearest each of ``points`` (B, V, C, 2): the nearest Jacobian vertex
+    ``proj`` (B, V, N, 2) first, then the nearest of the candidates the three nearest own (a full search over
+    all ``D`` candidates cost a third of the whole fit)."""
+    first = torch.cdist(points, proj).topk(3, -1, largest=False).indices  # (B, V, C, 3)
+    group = members[first].flatten(-2)  # (B, V, C, 3M)
+    B, V = group.shape[:2]
+    b, v = torch.arange(B)[:, None, None, None], torch.arange(V)[None, :, None, None]
+    d = (proj_c[b, v, group] - points[..., None, :]).norm(dim=-1)  # (B, V, C, M)
+    return group.gather(-1, d.argmin(-1, keepdim=True))[..., 0]
+
+
 def with_silhouettes(lin: Linearization, surface: Surface, cams, p, sil: Silhouettes, with_betas: bool,
                      cfg: SilhouetteConfig, robust) -> Linearization:
     """``lin`` with both terms' rows appended to each view's keypoint rows (``error_px`` stays the keypoints')."""
@@ -194,18 +214,18 @@ def with_silhouettes(lin: Linearization, surface: Surface, cams, p, sil: Silhoue
     with torch.no_grad():
         depth = cams.depth(X).median(-1).values.clamp_min(0.1)  # (B, V)
         X_c = surface.positions(p)
-    J, r, w = silhouette_rows(J_X, X, X_c, surface.owner, cams, sil, depth / cams.K[:, 0, 0] / robust.sigma, cfg, robust)
+    J, r, w = silhouette_rows(J_X, X, X_c, surface, cams, sil, depth / cams.K[:, 0, 0] / robust.sigma, cfg, robust)
     return Linearization(J=torch.cat([lin.J, J], 2), r=torch.cat([lin.r, r], 2), w=torch.cat([lin.w, w], 2),
                          Jp=lin.Jp, rp=lin.rp, error_px=lin.error_px)
 
 
-def silhouette_rows(J_X: Tensor, X: Tensor, X_c: Tensor, owner: Tensor, cams, sil: Silhouettes, scale: Tensor,
+def silhouette_rows(J_X: Tensor, X: Tensor, X_c: Tensor, surface: Surface, cams, sil: Silhouettes, scale: Tensor,
                     cfg: SilhouetteConfig, robust) -> tuple[Tensor, Tensor, Tensor]:
     """Rows ``J`` (B, V, N + C, P), residuals ``r`` and IRLS weights ``w`` (B, V, N + C) of both terms.
 
     Args:
         J_X, X: ``(B, N, 3, P)`` Jacobian and ``(B, N, 3)`` world positions of the Jacobian vertices.
-        X_c, owner: ``(B, D, 3)`` positions of the fill term's candidates, ``(D,)`` whose Jacobian each takes.
+        X_c: ``(B, D, 3)`` positions of the fill term's candidates (``surface.candidates``).
         scale: ``(B, V)`` pixels -> unit-variance residual of the keypoint rows.
     """
     proj, J_uv = project_jacobian(X, cams.K, cams.dist, cams.R, cams.t)  # (B,V,N,2), (B,V,N,2,3)
@@ -214,10 +234,10 @@ def silhouette_rows(J_X: Tensor, X: Tensor, X_c: Tensor, owner: Tensor, cams, si
     B, V, C = sil.contour.shape[:3]
     with torch.no_grad():
         proj_c = cams.project(X_c)  # (B, V, D, 2)
-        pair = torch.cdist(sil.contour, proj_c).argmin(-1)  # (B, V, C)
+        pair = _nearest(sil.contour, proj, proj_c, surface.members)  # (B, V, C)
     b, v = torch.arange(B)[:, None, None], torch.arange(V)[None, :, None]
     r_fill = (sil.normal * (proj_c[b, v, pair] - sil.contour)).sum(-1)  # (B, V, C)
-    k = owner[pair]  # the Jacobian vertex each pairing moves with
+    k = surface.owner[pair]  # the Jacobian vertex each pairing moves with
     J_fill = torch.einsum("bvci,bvcij,bvcjp->bvcp", sil.normal, J_uv[b, v, k], J_X[b, k])
     N = X.shape[1]
     root = torch.cat([torch.full((N,), (cfg.weight / N) ** 0.5), torch.full((C,), (cfg.weight / C) ** 0.5)]).to(X.dtype)
