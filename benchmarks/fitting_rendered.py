@@ -4,8 +4,8 @@
 
 Each motion: a rendered session (4 cameras, images scaled by ``--scale`` so that rendering and detection stay
 short on 2 cores), its synthetic keypoints set aside and BlazePose detected on the videos, then fitted by the
-previous default (``average``, no temporal prior) and the default, each with the shape fitted from the
-footage and with the true betas. Sessions in ``--root`` are reused. Prints one line per fit and the means.
+previous default (keypoints only) and the default (keypoints and the person masks' silhouettes), each with the
+shape fitted from the footage and with the true betas. Sessions in ``--root`` are reused. Prints one line per fit and the means.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fitting import OFF, as_sequence
+import time
+
+from fitting import as_sequence
 from mocap.eval.evaluate import evaluate_sequences
 from mocap.eval.loaders import load_sequence
 from mocap.fitting.run import load_inputs
 from mocap.fitting.sequence import fit_sequence
+from mocap.fitting.silhouette import SilhouetteConfig
 from mocap.synth.session import SynthConfig, synthesize
 
-METHODS = {"previous (average)": dict(combine="average", temporal=OFF), "default": {}}
+METHODS = {"previous (keypoints only)": dict(silhouette=SilhouetteConfig(enabled=False)), "default (silhouettes)": {}}
 
 
 def session(root: Path, motion: str, frames: int, scale: float) -> Path:
@@ -57,17 +60,20 @@ def main() -> None:
             true_betas = torch.as_tensor(gt.betas[0], dtype=inp.body.dtype)
             for method, changes in METHODS.items():
                 for shape in (False, True):
+                    t0 = time.process_time()
                     res = fit_sequence(inp.keypoints, inp.rig, inp.body, inp.spec, inp.pipeline.fit.replace(**changes),
                                        true_betas if shape else None)
+                    cpu = time.process_time() - t0
                     m = evaluate_sequences(as_sequence(res, inp.body), gt, inp.body, inp.body)
-                    rows.append((method, shape, m.mpjpe, m.pa_mpjpe, m.pve, m.accel_error))
-                    print(f"  {motion:14s} {method:20s} shape={'true' if shape else 'fit '} MPJPE {m.mpjpe:.1f} "
-                          f"PA-MPJPE {m.pa_mpjpe:.1f} PVE {m.pve:.1f} accel {m.accel_error:.1f}", flush=True)
-    print("\n| method | shape | MPJPE | PA-MPJPE | PVE | accel |\n|---|---|---|---|---|---|")
+                    rows.append((method, shape, m.mpjpe, m.pa_mpjpe, m.pve, m.accel_error, cpu))
+                    print(f"  {motion:14s} {method:26s} shape={'true' if shape else 'fit '} MPJPE {m.mpjpe:.1f} "
+                          f"PA-MPJPE {m.pa_mpjpe:.1f} PVE {m.pve:.1f} accel {m.accel_error:.1f} fit CPU {cpu:.1f} s", flush=True)
+    print("\n| method | shape | MPJPE | PA-MPJPE | PVE | accel | fit CPU s |\n|---|---|---|---|---|---|---|")
     for method in METHODS:
+        mean = {shape: np.mean([r[2:] for r in rows if r[0] == method and r[1] == shape], 0) for shape in (False, True)}
         for shape in (False, True):
-            vals = np.mean([r[2:] for r in rows if r[0] == method and r[1] == shape], 0)
-            print(f"| {method} | {'true betas' if shape else 'fitted'} | " + " | ".join(f"{v:.1f}" for v in vals) + " |")
+            print(f"| {method} | {'true betas' if shape else 'fitted'} | " + " | ".join(f"{v:.1f}" for v in mean[shape]) + " |")
+        print(f"  {method}: fitted shape's MPJPE {mean[False][0] / mean[True][0]:.2f}x the true shape's")
 
 
 if __name__ == "__main__":

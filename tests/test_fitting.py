@@ -112,7 +112,9 @@ def test_select_views_prefers_detections_and_spread():
     kp[:, 4, :, 2] = 0.0  # camera 4 never detects
     chosen = select_views(rig, kp, 3)
     assert 4 not in chosen
-    assert chosen in ([0, 2, 5], [1, 3, 5], [0, 2, 3], [1, 3, 0])  # no two neighbours when a spread exists
+    # The greedy spread takes an opposite pair (180 degrees) before any neighbour; the third view ties at 60
+    # degrees from one of them, so which one wins depends on floating-point noise in the (zero) disagreements.
+    assert any((a + 3) % 6 == b for a in chosen for b in chosen), chosen
 
 
 def test_select_views_drops_a_miscalibrated_camera():
