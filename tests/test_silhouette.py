@@ -147,3 +147,40 @@ def test_shape_from_silhouettes_of_an_extreme_subject(body):
         err[name] = float((rest(fitted) - rest(betas)).norm(dim=-1).mean() * 1000)  # mm, rest-pose vertices
     assert err["silhouettes"] < 0.6 * err["keypoints"], err
     assert err["silhouettes"] < 10.0, err
+
+
+def test_resample_matches_pasting_into_the_image_and_cropping_again():
+    from mocap.detect.masks import resample, to_crop, to_image
+
+    g = np.random.default_rng(0)
+    mask = (cv2.GaussianBlur(g.random((128, 128)).astype(np.float32), (0, 0), 6) > 0.5).astype(np.uint8) * 255
+    box, onto = np.array([100.0, 50.0, 420.0, 370.0]), np.array([180.0, 20.0, 560.0, 400.0])
+    direct = resample(mask, box, onto).astype(float)
+    via_image = to_crop(to_image(mask, box, (700, 500)), onto).astype(float)
+    assert np.abs(direct - via_image).mean() < 3.0  # of 255: interpolation only
+    assert (direct > 127).sum() > 1000
+
+
+def test_a_person_in_front_does_not_push_the_body(body):
+    """Another person covers part of the body in two views: that part is missing from its mask. Read through
+    Detections2D.pick, the other person's mask marks it unknown, and the fit matches the unoccluded one."""
+    from mocap.io.keypoints_h5 import Detections2D
+
+    rig, truth, kp, (masks, boxes) = _scene(body, F=4)
+    F, V, S = masks.shape[0], masks.shape[1], masks.shape[-1]
+    cover = np.zeros_like(masks)
+    cover[:, :2, 40:80, :] = 255  # a band across the torso of views 0 and 1
+    cut = np.where(cover > 0, 0, masks).astype(np.uint8)
+    det = Detections2D(kp.cameras, np.stack([kp.keypoints, kp.keypoints], 2), np.stack([kp.boxes, kp.boxes], 2),
+                       np.ones((F, V, 2)), kp.image_sizes, kp.format, kp.names, kp.fps, masks=np.stack([cut, cover], 2),
+                       mask_boxes=np.stack([boxes, boxes], 2))
+    seen = det.pick(np.zeros((F, V), int))
+    assert seen.occluders is not None and (seen.occluders[:, :2, 40:80] > 200).mean() > 0.95
+    X = lambda q: body(q.global_orient, q.body_pose, q.betas, q.transl).vertices
+    pve = {}
+    for name, k in (("whole masks", with_masks(kp, masks, boxes)), ("occluded, known", seen),
+                    ("occluded, unknown", with_masks(kp, cut, boxes))):
+        res = fit_sequence(k, rig, body, joints_spec(), NO_SMOOTHING, truth.betas[0])
+        pve[name] = float((X(res.params) - X(truth)).norm(dim=-1).mean() * 1000)
+    assert pve["occluded, known"] < pve["whole masks"] + 1.0, pve
+    assert pve["occluded, known"] < pve["occluded, unknown"], pve

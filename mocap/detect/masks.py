@@ -76,6 +76,17 @@ def to_image(mask: np.ndarray, box: np.ndarray, image_size: tuple[int, int]) -> 
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
+def resample(mask: np.ndarray, box: np.ndarray, onto: np.ndarray, size: int = MASK_SIZE) -> np.ndarray:
+    """A stored mask ``(S, S)`` uint8 over ``box``, resampled onto the grid of a ``(size, size)`` mask over the
+    box ``onto``; 0 where ``box`` does not reach."""
+    import cv2
+
+    to_h = lambda M: np.vstack([M, [0.0, 0.0, 1.0]])
+    onto_to_src = to_h(crop_matrix(box, mask.shape[0])) @ np.linalg.inv(to_h(crop_matrix(onto, size)))
+    return cv2.warpAffine(mask, onto_to_src[:2], (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
 def _skeleton_distance(keypoints: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """Distance ``(size, size)`` in mask pixels from each mask pixel of ``box`` to the skeleton ``(K, 3)``."""
     import cv2

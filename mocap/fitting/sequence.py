@@ -69,6 +69,7 @@ class _Observations:
     masks: np.ndarray | None = None  # (F, V, S, S) uint8 person masks, with mask_boxes (F, V, 4)
     mask_boxes: np.ndarray | None = None
     image_sizes: np.ndarray | None = None  # (V, 2)
+    occluders: np.ndarray | None = None  # (F, V, S, S) uint8 other people's masks on the same grid
 
 
 def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitConfig) -> _Observations:
@@ -86,7 +87,8 @@ def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitC
     use_masks = cfg.silhouette.enabled and kp.masks is not None
     return _Observations(torch.as_tensor(np.nan_to_num(uv), dtype=dt), conf_t, torch.as_tensor(X, dtype=dt),
                          participating_views(conf_t, cfg.min_keypoints), kp.masks if use_masks else None,
-                         kp.mask_boxes if use_masks else None, np.asarray(kp.image_sizes))
+                         kp.mask_boxes if use_masks else None, np.asarray(kp.image_sizes),
+                         kp.occluders if use_masks else None)
 
 
 def _silhouettes(obs: _Observations, surface: Surface | None, idx: np.ndarray,
@@ -94,7 +96,8 @@ def _silhouettes(obs: _Observations, surface: Surface | None, idx: np.ndarray,
     """The silhouette term's inputs for frames ``idx``; only views that vote there use their mask."""
     if surface is None:
         return None
-    sil = prepare(obs.masks[idx], obs.mask_boxes[idx], obs.image_sizes, cfg.silhouette, surface.jacobian.body.dtype)
+    sil = prepare(obs.masks[idx], obs.mask_boxes[idx], obs.image_sizes, cfg.silhouette, surface.jacobian.body.dtype,
+                  None if obs.occluders is None else obs.occluders[idx])
     sil = Silhouettes(sil.dist, sil.box, sil.contour, sil.normal, sil.valid & obs.voting[torch.as_tensor(idx)])
     return surface, sil
 

@@ -63,15 +63,17 @@ class Silhouettes:
 
 
 def prepare(masks: np.ndarray, boxes: np.ndarray, image_sizes: np.ndarray, cfg: SilhouetteConfig,
-            dtype=torch.float32) -> Silhouettes:
+            dtype=torch.float32, occluders: np.ndarray | None = None) -> Silhouettes:
     """``masks`` (B, V, S, S) uint8 person probability x 255 over ``boxes`` (B, V, 4) (NaN where none), in
-    images of ``image_sizes`` (V, 2) width, height."""
+    images of ``image_sizes`` (V, 2) width, height; ``occluders`` (B, V, S, S) the other people's masks on the
+    same grids, where this person may be hidden."""
     B, V, S, _ = masks.shape
     dist = np.zeros((B, V, S, S), np.float32)
     contour, normal = np.zeros((B, V, cfg.contour, 2)), np.zeros((B, V, cfg.contour, 2))
     valid = np.zeros((B, V), bool)
     for b, v in zip(*np.nonzero(np.isfinite(boxes).all(-1))):
-        view = _view(masks[b, v], boxes[b, v], image_sizes[v], cfg)
+        hidden = None if occluders is None else occluders[b, v] >= cfg.threshold * 255
+        view = _view(masks[b, v], boxes[b, v], image_sizes[v], cfg, hidden)
         if view is not None:
             dist[b, v], contour[b, v], normal[b, v] = view
             valid[b, v] = True
@@ -79,11 +81,12 @@ def prepare(masks: np.ndarray, boxes: np.ndarray, image_sizes: np.ndarray, cfg: 
     return Silhouettes(as_t(dist), as_t(np.nan_to_num(boxes)), as_t(contour), as_t(normal), torch.as_tensor(valid))
 
 
-def _view(mask: np.ndarray, box: np.ndarray, image_size, cfg: SilhouetteConfig):
+def _view(mask: np.ndarray, box: np.ndarray, image_size, cfg: SilhouetteConfig, hidden: np.ndarray | None = None):
     """One mask's signed distance field (S, S), boundary points and normals (C, 2) in image pixels; None when it
-    holds too little. Mask pixels outside the image are unknown: they count as the person's for the distance
-    (a body leaving the frame is not pulled back) and boundary points next to them or to the box's edge (where
-    the person goes on beyond what the mask saw) are not used."""
+    holds too little. Mask pixels outside the image or ``hidden`` (S, S) by another person are unknown: they
+    count as the person's for the distance (a body leaving the frame or behind someone is not pulled in) and
+    boundary points next to them or to the box's edge (where the person goes on beyond what the mask saw) are
+    not used."""
     import cv2
 
     S = mask.shape[-1]
@@ -92,6 +95,8 @@ def _view(mask: np.ndarray, box: np.ndarray, image_size, cfg: SilhouetteConfig):
     w, h = image_size
     unknown = ~(((centres[:, 1] >= -0.5) & (centres[:, 1] <= h - 0.5))[:, None]
                 & ((centres[:, 0] >= -0.5) & (centres[:, 0] <= w - 0.5))[None, :])
+    if hidden is not None:
+        unknown = unknown | hidden
     inside = mask >= cfg.threshold * 255
     person = inside | unknown
     if inside.sum() < 16 or person.all():

@@ -54,6 +54,8 @@ class Keypoints2D:
     view_meta: tuple[dict, ...] | None = None  # (V,) per-view metadata, e.g. the source video
     masks: np.ndarray | None = None  # (F, V, S, S) uint8 person probability x 255 inside mask_boxes
     mask_boxes: np.ndarray | None = None  # (F, V, 4) x0, y0, x1, y1 the masks cover; NaN where none
+    occluders: np.ndarray | None = None  # (F, V, S, S) uint8 the other people's masks on the grid of this one's
+    # (from Detections2D.pick; in memory only: where another person covers the image, this person's mask is blind)
 
     def __post_init__(self) -> None:
         V, K = len(self.cameras), len(self.names)
@@ -86,7 +88,8 @@ class Keypoints2D:
         idx = _view_index(self.cameras, cameras)
         return Keypoints2D(tuple(cameras), self.keypoints[:, idx], self.boxes[:, idx], self.detected[:, idx],
                            self.image_sizes[idx], self.format, self.names, self.fps, dict(self.meta),
-                           tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)))
+                           tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)),
+                           None if self.occluders is None else self.occluders[:, idx])
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,14 +180,30 @@ class Detections2D:
         if self.masks is not None and P:
             masks = np.where(none[..., None, None], 0, self.masks[f, v, take]).astype(np.uint8)
             mask_boxes = np.where(none[..., None], np.nan, self.mask_boxes[f, v, take])
+        occluders = _occluders(self, np.where(none, -1, take), mask_boxes) if masks is not None and P > 1 else None
         return Keypoints2D(self.cameras, kp, boxes, detected, self.image_sizes, self.format, self.names, self.fps,
-                           dict(self.meta), self.view_meta, masks, mask_boxes)
+                           dict(self.meta), self.view_meta, masks, mask_boxes, occluders)
 
     def best(self) -> Keypoints2D:
         """The highest-scoring person of each frame and view (what a single-person tool would see)."""
         scores = np.where(self.present, self.scores, -np.inf)
         slots = np.argmax(scores, axis=2) if self.num_slots else np.zeros(scores.shape[:2], int)
         return self.pick(np.where(self.present.any(axis=2), slots, -1))
+
+
+def _occluders(det: Detections2D, slots: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """``(F, V, S, S)`` uint8: the union of every other present person's mask, resampled onto the mask grid of
+    the person in ``slots`` (F, V) (-1: none) whose mask boxes are ``boxes`` (F, V, 4)."""
+    from mocap.detect.masks import resample
+
+    F, V, P, S = det.masks.shape[:4]
+    out = np.zeros((F, V, S, S), np.uint8)
+    has_mask = det.present & np.isfinite(det.mask_boxes).all(-1)
+    for f, v in zip(*np.nonzero(slots >= 0)):
+        for q in np.flatnonzero(has_mask[f, v]):
+            if q != slots[f, v] and np.isfinite(boxes[f, v]).all():
+                out[f, v] = np.maximum(out[f, v], resample(det.masks[f, v, q], det.mask_boxes[f, v, q], boxes[f, v], S))
+    return out
 
 
 def _view_index(have: Sequence[str], wanted: Sequence[str]) -> list[int]:
