@@ -105,6 +105,37 @@ def test_a_killed_worker_is_retried(takes: Path, tmp_path: Path):
     assert not [p for p in (session / "output").iterdir() if ".tmp" in p.name]
 
 
+def _worker_state(conn) -> None:
+    """What a pool worker starts with, before it runs anything: imported modules and running threads."""
+    import sys
+
+    already = {m: m in sys.modules for m in ("torch", "mediapipe", "mocap.fitting.run")}
+    threads = len(os.listdir("/proc/self/task"))
+    from mocap.batch.worker import single_threaded
+
+    single_threaded()
+    import cv2
+    import torch
+
+    conn.send((already, threads, os.environ.get("OPENBLAS_NUM_THREADS"), torch.get_num_threads(),
+               torch.get_num_interop_threads(), cv2.getNumThreads()))
+
+
+def test_pool_workers_start_imported_and_single_threaded():
+    from mocap.batch.pool import _context
+
+    ctx = _context()
+    ours, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_worker_state, args=(theirs,))
+    proc.start()
+    already, threads, blas, torch_threads, interop, cv2_threads = ours.recv()
+    proc.join()
+    # Forked from the fork server, which imported these once, single-threaded (no BLAS or OpenMP pool running).
+    assert already == {"torch": True, "mediapipe": True, "mocap.fitting.run": True}
+    assert threads == 1 and blas == "1"
+    assert (torch_threads, interop, cv2_threads) == (1, 1, 1)
+
+
 def test_calibrate_imports_shape_is_held_and_export(takes: Path, tmp_path: Path):
     import shutil
 

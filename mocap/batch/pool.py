@@ -1,7 +1,10 @@
 """The local runner: a pool of worker processes, one session at a time each.
 
-Workers are started with ``spawn`` (a forked child would inherit the parent's torch and OpenCV threads) and
-run single-threaded. A worker that dies mid-session (killed, out of memory) is replaced and its session is
+Workers are forked by a fork server (``forkserver``, ``spawn`` where there is none), never from this process,
+whose torch or OpenCV threads a forked child would inherit dead. The server imports torch, the fit and the
+detector once (`mocap.batch.preload`), single-threaded, before it forks: each worker would otherwise pay
+those imports itself, and on a busy machine that CPU time comes out of the batch's (benchmarks/batch.py).
+Workers run single-threaded. A worker that dies mid-session (killed, out of memory) is replaced and its session is
 tried once more on the new worker; a second death is recorded as that session's failure. Outputs are written
 atomically, so a killed session leaves no half-written file under a final name.
 """
@@ -29,6 +32,15 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _context():
+    """The fork server's context, its preload set (a server already running keeps what it imported)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # Windows
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["mocap.batch.preload"])
+    return ctx
+
+
 def _worker_main(conn, steps: tuple[str, ...], force: bool) -> None:
     single_threaded()
     while (job := conn.recv()) is not None:
@@ -53,7 +65,7 @@ class _Worker:
 def run_pool(sessions: Sequence[Path], steps: tuple[str, ...], force: bool = False, workers: int | None = None,
              on_event: OnEvent | None = None, retries: int = 1, labels: Sequence[str] | None = None) -> list[SessionRecord]:
     """Process ``sessions`` on ``workers`` processes (default: one per usable core); records in input order."""
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _context()
     labels = list(labels) if labels is not None else [str(s) for s in sessions]
     todo = deque((i, str(Path(s).resolve()), labels[i]) for i, s in enumerate(sessions))
     attempts = [0] * len(sessions)

@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from mocap.batch.steps import step_function
 from mocap.errors import MocapError
 
@@ -40,13 +38,27 @@ class SessionRecord:
     pid: int = 0  # of the worker process that ran it
 
 
+#: Read by OpenMP, MKL and OpenBLAS when they load, not later: a pool worker imports this module (and nothing
+#: that loads numpy) before ``single_threaded`` sets them; a Ray worker gets OMP_NUM_THREADS=1 from Ray.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
 def single_threaded() -> None:
-    """One CPU thread for torch and the libraries under it: a batch runs one session per core already."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    """One CPU thread for torch, numpy's BLAS and OpenCV: a batch runs one session per core already, and a
+    worker's spare threads would only take turns on the other workers' cores.
+
+    MediaPipe's graph keeps its own threads (decoding runs beside it too): they pipeline one view's frames
+    and cost no extra CPU time (benchmarks/batch.py compares the CPU seconds of one and two workers)."""
+    os.environ.update(THREAD_ENV)
+    import cv2
     import torch
 
     torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already fixed: this process ran torch work before (a reused Ray worker)
+        pass
+    cv2.setNumThreads(1)
 
 
 def _cpu_seconds() -> float:
@@ -83,6 +95,8 @@ def run_step(root: Path, step: str, steps: tuple[str, ...], force: bool) -> Step
 
 def session_metrics(root: Path, record: SessionRecord) -> None:
     """Frames, mean reprojection error per view (the main subject's) and people fitted, from ``smpl.npz``."""
+    import numpy as np
+
     from mocap.io.smpl_npz import load_sequence
 
     smpl = root / "output" / "smpl.npz"
