@@ -9,7 +9,7 @@ from mocap.fitting.params import BodyParams
 from mocap.fitting.sequence import FLAGS, fit_sequence, smooth
 from mocap.fitting.solver import BodyPoints
 from mocap.fitting.swaps import SWAPS, swap_orders
-from mocap.fitting.triangulation import triangulate
+from mocap.fitting.triangulation import normalized_coordinates, triangulate, triangulate_normalized
 from mocap.fitting.views import select_views
 from mocap.errors import ConfigError
 from mocap.rotations import axis_angle_to_matrix, geodesic_angle
@@ -86,6 +86,13 @@ def test_triangulation_rejects_a_wrong_view(scene):
     Xt = BodyPoints(body, spec).of(truth).numpy()
     assert np.abs(X - Xt).max() < 1e-4
     assert not used[:, 3, 7].any() and used.sum() == used.size - F
+    # A few frames at a time (a long take's memory): the same points and views, a frame's own rejections kept.
+    uv[2, 1, 4] = np.nan
+    whole = triangulate_normalized(rig, normalized_coordinates(rig, uv), np.ones(uv.shape[:-1]))
+    parts = triangulate_normalized(rig, normalized_coordinates(rig, uv), np.ones(uv.shape[:-1]), chunk=3)
+    np.testing.assert_array_equal(parts[0], whole[0])
+    np.testing.assert_array_equal(parts[1], whole[1])
+    assert not whole[1][2, 1, 4]
 
 
 def test_smoothing_keeps_constant_and_reduces_jitter():

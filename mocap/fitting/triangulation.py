@@ -66,14 +66,29 @@ def triangulate(rig: CameraRig, uv: np.ndarray, conf: np.ndarray, min_views: int
 
 
 def triangulate_normalized(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, min_views: int = 2,
-                           max_error: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """`triangulate` from undistorted normalised coordinates ``(F, V, K, 2)`` (`normalized_coordinates`)."""
+                           max_error: float = 0.05, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """`triangulate` from undistorted normalised coordinates ``(F, V, K, 2)`` (`normalized_coordinates`).
+
+    ``chunk`` frames at a time: each point is solved on its own, and the ``(N, V, 2, 4)`` systems of a long take
+    at once would hold several hundred MB (18,000 frames x 33 keypoints x 4 views)."""
     F, V, K = conf.shape
-    xy = xy.transpose(0, 2, 1, 3).reshape(F * K, V, 2)
-    w = conf.transpose(0, 2, 1).reshape(F * K, V).astype(np.float64)
+    X, used = np.full((F, K, 3), np.nan), np.zeros((F, V, K), bool)
+    for s in range(0, F, chunk):
+        n = min(chunk, F - s)
+        x, u = _triangulate_points(rig, xy[s:s + n].transpose(0, 2, 1, 3).reshape(n * K, V, 2),
+                                   conf[s:s + n].transpose(0, 2, 1).reshape(n * K, V).astype(np.float64),
+                                   min_views, max_error)
+        X[s:s + n], used[s:s + n] = x.reshape(n, K, 3), u.reshape(n, K, V).transpose(0, 2, 1)
+    return X, used
+
+
+def _triangulate_points(rig: CameraRig, xy: np.ndarray, w: np.ndarray, min_views: int,
+                        max_error: float) -> tuple[np.ndarray, np.ndarray]:
+    """``xy`` ``(N, V, 2)``, weights ``w`` ``(N, V)`` -> points ``(N, 3)`` and the views kept ``(N, V)``."""
+    V = xy.shape[1]
     used = (w > 0) & np.isfinite(xy).all(-1)
     P = np.concatenate([rig.R, rig.t[:, :, None]], 2)
-    X = np.full((F * K, 3), np.nan)
+    X = np.full((len(xy), 3), np.nan)
     for _ in range(V + 1):  # each pass drops at most one view per point
         enough = used.sum(1) >= min_views
         X[:] = np.nan
@@ -91,4 +106,4 @@ def triangulate_normalized(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, min
         used[bad, worst[bad]] = False
         used[drop_all] = False
     X[used.sum(1) < min_views] = np.nan
-    return X.reshape(F, K, 3), used.reshape(F, K, V).transpose(0, 2, 1)
+    return X, used
