@@ -60,10 +60,10 @@ class AssociationConfig:
     that drifted onto someone else, or a skeleton mixing two people, can pass the test between views."""
 
 
-def rays(det: Detections2D, rig: CameraRig) -> tuple[np.ndarray, np.ndarray]:
-    """Unit viewing rays through every keypoint in the world, ``(F, V, P, K, 3)`` (NaN where missing), and the
-    camera centres ``(V, 3)``."""
-    xy = normalized_coordinates(rig, det.keypoints[..., :2].astype(np.float64))  # (F, V, P, K, 2)
+def rays(keypoints: np.ndarray, rig: CameraRig) -> tuple[np.ndarray, np.ndarray]:
+    """Unit viewing rays through every keypoint ``(F, V, P, K, 3)`` (pixels, confidence) in the world,
+    ``(F, V, P, K, 3)`` (NaN where missing), and the camera centres ``(V, 3)``."""
+    xy = normalized_coordinates(rig, keypoints[..., :2].astype(np.float64))  # (F, V, P, K, 2)
     h = np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], -1)
     d = np.einsum("vji,fvpkj->fvpki", rig.R, h)  # R^T x: camera to world directions
     return d / np.linalg.norm(d, axis=-1, keepdims=True), rig.centers
@@ -83,14 +83,23 @@ def _ray_distance(o1: np.ndarray, d1: np.ndarray, o2: np.ndarray, d2: np.ndarray
     return np.where((s > 0) & (t > 0), gap, np.inf)
 
 
-def pair_distances(det: Detections2D, rig: CameraRig, cfg: AssociationConfig = AssociationConfig()) -> np.ndarray:
+def pair_distances(det: Detections2D, rig: CameraRig, cfg: AssociationConfig = AssociationConfig(),
+                   chunk: int = 1024) -> np.ndarray:
     """``(F, V, P, V, P)`` median ray distance (metres) between every two detections of different views,
     smallest over the left/right relabellings; NaN where the slots are empty or share too few keypoints."""
-    d, centers = rays(det, rig)
-    F, V, P, K, _ = d.shape
-    conf = np.nan_to_num(det.keypoints[..., 2].astype(np.float64))
-    ok = (conf >= cfg.min_confidence) & np.isfinite(d).all(-1)  # (F, V, P, K)
     orders = swap_orders(tuple(det.names))  # (S, K)
+    # chunk frames at a time: the rays and (F, P, P, S, K, 3) ray pairs of a long take at once are hundreds of MB
+    F, V, P = det.keypoints.shape[:3]
+    return np.concatenate([_pair_distances(det.keypoints[s:s + chunk], rig, orders, cfg)
+                           for s in range(0, F, chunk)] or [np.full((0, V, P, V, P), np.nan)])
+
+
+def _pair_distances(keypoints: np.ndarray, rig: CameraRig, orders: np.ndarray, cfg: AssociationConfig) -> np.ndarray:
+    """`pair_distances` of the detections ``keypoints`` ``(F, V, P, K, 3)``."""
+    d, centers = rays(keypoints, rig)
+    conf = np.nan_to_num(keypoints[..., 2].astype(np.float64))
+    ok = (conf >= cfg.min_confidence) & np.isfinite(d).all(-1)  # (F, V, P, K)
+    F, V, P, K, _ = d.shape
     out = np.full((F, V, P, V, P), np.nan)
     for a in range(V):
         for b in range(a + 1, V):

@@ -39,10 +39,16 @@ def swap_orders(names: tuple[str, ...]) -> np.ndarray:
     return np.stack([identity, mirror, only(_LEG_WORDS), only(_ARM_WORDS)])
 
 
-def _inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float) -> np.ndarray:
+def _inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float, chunk: int = 1024) -> np.ndarray:
     """How badly the views of each frame disagree, ``(F,)``: the keypoints are triangulated from all views
     (no view rejected) and each detection's reprojection error, in metres at the point's depth and
-    capped at ``cap``, is averaged over the frame's detections."""
+    capped at ``cap``, is averaged over the frame's detections. ``chunk`` frames at a time: a long take's
+    ``(F * K, V, 3)`` camera-frame points at once are hundreds of MB."""
+    return np.concatenate([_frame_inconsistency(rig, xy[s:s + chunk], conf[s:s + chunk], cap)
+                           for s in range(0, len(conf), chunk)] or [np.zeros(0)])
+
+
+def _frame_inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float) -> np.ndarray:
     F, V, K = conf.shape
     X, _ = triangulate_normalized(rig, xy, conf, max_error=np.inf)  # (F, K, 3)
     err, in_front = depth_errors(rig, X.reshape(F * K, 3), xy.transpose(0, 2, 1, 3).reshape(F * K, V, 2))
@@ -68,12 +74,21 @@ def find_swaps(keypoints: np.ndarray, rig: CameraRig, names: tuple[str, ...], mi
         keypoints: ``(F, V, K, 3)`` pixels and confidence; NaN where missing.
         cap: errors are capped at this many metres so that one wild detection does not decide.
     """
-    kp = np.asarray(keypoints, dtype=np.float64)
+    F, V = np.shape(keypoints)[:2]
+    if V < 3:
+        return np.zeros((F, V), dtype=np.int8)
+    orders = swap_orders(tuple(names))
+    # Frames are independent: a long take 1,024 frames at a time, whose float64 copies stay small.
+    return np.concatenate([_find_swaps(np.asarray(keypoints[s:s + 1024], dtype=np.float64), rig, orders,
+                                       min_confidence, min_gain, ratio, cap) for s in range(0, F, 1024)]
+                          or [np.zeros((0, V), dtype=np.int8)])
+
+
+def _find_swaps(kp: np.ndarray, rig: CameraRig, orders: np.ndarray, min_confidence: float, min_gain: float,
+                ratio: float, cap: float) -> np.ndarray:
+    """`find_swaps` of ``kp`` ``(F, V, K, 3)``, with the relabellings ``orders`` (`swap_orders`)."""
     F, V, K, _ = kp.shape
     codes = np.zeros((F, V), dtype=np.int8)
-    if V < 3:
-        return codes
-    orders = swap_orders(tuple(names))
     conf = np.where(np.isfinite(kp[..., 2]) & (kp[..., 2] >= min_confidence), kp[..., 2], 0.0)
     xy = normalized_coordinates(rig, kp[..., :2])
     frames = np.arange(F)
