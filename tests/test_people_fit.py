@@ -160,3 +160,37 @@ def test_shape_per_person(two, tmp_path):
     own = int(np.bincount(slot_truth[assoc.person == 1]).argmax())  # the true person behind id 1
     d = [np.linalg.norm(subject.betas - t) for t in truth]
     assert subject.meta["person"] == 1 and d[own] < d[1 - own]  # that person's shape, not the other's
+
+
+def test_far_views_are_refitted_until_none_is_left():
+    """A wrong view (2) drags the first fit so far that another (3) stands out only once it is gone."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from mocap.fitting.people import fit_without_far_views
+    from mocap.io.keypoints_h5 import Keypoints2D
+    from mocap.synth.rig import ring_rig
+
+    rig = ring_rig(4, np.random.default_rng(0))
+    F, V, K = 2, 4, 3
+    kp = Keypoints2D(tuple(rig.names), np.ones((F, V, K, 3)), np.zeros((F, V, 4)), np.ones((F, V), bool),
+                     np.full((V, 2), 640), "test", tuple("abc"), 30.0)
+    calls = []
+
+    def fit(k):
+        gone = ~k.detected[0]
+        calls.append(gone.copy())
+        err = np.full((F, V), 10.0)
+        err[0] = [400.0, 300.0, 150.0, 2000.0] if not gone.any() else [10.0, 10.0, 400.0, np.nan]
+        err[0, gone] = np.nan
+        res = SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(F, 3, dtype=torch.float64)), error_px=err,
+                              views_used=k.detected.copy())
+        return res, {}
+
+    res, _, used, far = fit_without_far_views(fit, kp, rig, 0.15, passes=3)
+    assert far[0, 3] and far[0, 2] and far.sum() == 2
+    assert len(calls) == 3 and not used.detected[0, 2:].any() and np.isnan(used.keypoints[0, 2:]).all()
+    assert used.detected[1].all()
+    _, _, _, once = fit_without_far_views(fit, kp, rig, 0.15, passes=1)
+    assert once.sum() == 1  # one refit only: view 2 is not found

@@ -58,6 +58,10 @@ class AssociationConfig:
     """After the fit, a view whose mean keypoint error in a frame exceeds this (metres at the body) and three
     times the median of the frame's other views is left out of that frame and the person refitted: a detection
     that drifted onto someone else, or a skeleton mixing two people, can pass the test between views."""
+    far_passes: int = 3
+    """At most this many refits without the views far from the fit. A wrong view drags the first fit towards
+    it, raising the other views' errors, so that it can stand out only once another wrong view is gone (on
+    the real two-person demo, cam03 holding the hidden person while the others hold the man)."""
 
 
 def rays(keypoints: np.ndarray, rig: CameraRig) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -91,6 +92,23 @@ def without_views(kp: Keypoints2D, drop: np.ndarray) -> Keypoints2D:
     """``kp`` with the detections of ``drop`` ``(F, V)`` removed."""
     keypoints = np.where(drop[..., None, None], np.nan, kp.keypoints)
     return dataclasses.replace(kp, keypoints=keypoints, detected=kp.detected & ~drop)
+
+
+def fit_without_far_views(fit: Callable[[Keypoints2D], tuple[FitResult, dict]], kp: Keypoints2D, rig: CameraRig,
+                          max_error: float, passes: int) -> tuple[FitResult, dict, Keypoints2D, np.ndarray]:
+    """``fit(kp)``, then refit up to ``passes`` times without the views `far_views` finds, until none is left.
+
+    Returns the last fit, its extra metadata, the detections it used and the ``(F, V)`` views left out."""
+    result, extra = fit(kp)
+    far = np.zeros(kp.keypoints.shape[:2], bool)
+    for _ in range(passes):
+        new = far_views(result, rig, max_error)
+        if not new.any():
+            break
+        far |= new
+        kp = without_views(kp, new)
+        result, extra = fit(kp)
+    return result, extra, kp, far
 
 
 def with_association(result: FitResult, assoc: Association, person: int, min_views: int,

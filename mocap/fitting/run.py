@@ -24,7 +24,7 @@ from mocap.errors import ConfigError, FittingError, about, InputDataError, Missi
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
-from mocap.fitting.people import choose_people, far_views, person_dir, with_association, without_views
+from mocap.fitting.people import choose_people, fit_without_far_views, person_dir, with_association
 from mocap.fitting.tracking import VIEW_REASONS, Association, associate
 from mocap.fitting.views import select_views
 from mocap.io.atomic import check_destination
@@ -250,11 +250,10 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
     for n in inp.people:
         kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
         betas = load_shape(Path(shape), inp.body) if shape is not None and n == inp.people[0] else None
-        result, extra = _fit_person(inp, kp, betas, progress, debug)
-        far = far_views(result, inp.rig, inp.pipeline.fit.association.max_view_error)
-        if far.any():  # detections that passed the test between views but not the body: refit without them
-            kp = without_views(kp, far)
-            result, extra = _fit_person(inp, kp, betas, progress, debug)
+        # Detections that passed the test between views but not the body: refit without them.
+        acfg = inp.pipeline.fit.association
+        result, extra, kp, far = fit_without_far_views(lambda k: _fit_person(inp, k, betas, progress, debug), kp,
+                                                       inp.rig, acfg.max_view_error, acfg.far_passes)
         result = with_association(dataclasses.replace(result, swaps=swaps), inp.association, n,
                                   inp.pipeline.fit.min_views, far)
         meta = _metadata(dataclasses.replace(inp, keypoints=kp, swaps=swaps),
