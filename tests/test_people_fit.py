@@ -188,9 +188,45 @@ def test_far_views_are_refitted_until_none_is_left():
                               views_used=k.detected.copy())
         return res, {}
 
-    res, _, used, far = fit_without_far_views(fit, kp, rig, 0.15, passes=3)
+    from mocap.fitting.association import AssociationConfig
+
+    res, _, used, far, _ = fit_without_far_views(fit, kp, rig, AssociationConfig(far_passes=3))
     assert far[0, 3] and far[0, 2] and far.sum() == 2
     assert len(calls) == 3 and not used.detected[0, 2:].any() and np.isnan(used.keypoints[0, 2:]).all()
     assert used.detected[1].all()
-    _, _, _, once = fit_without_far_views(fit, kp, rig, 0.15, passes=1)
+    _, _, _, once, _ = fit_without_far_views(fit, kp, rig, AssociationConfig(far_passes=1))
     assert once.sum() == 1  # one refit only: view 2 is not found
+
+
+def test_far_keypoints_flags_a_leg_on_another_person():
+    """Keypoints projected from the body match the detections but one, moved 0.5 m sideways at its depth."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from mocap.fitting.association import AssociationConfig
+    from mocap.fitting.people import far_keypoints, fit_without_far_views
+    from mocap.io.keypoints_h5 import Keypoints2D
+    from mocap.synth.rig import ring_rig
+
+    rig = ring_rig(3, np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    X = rng.normal(0, 0.3, (2, 5, 3)) + [0, 1, 0]  # (F, K, 3) near the ring's centre
+    uv = np.stack([rig[c].project(X) for c in rig.names], 1)  # (F, V, K, 2)
+    other = rig[rig.names[1]]
+    side = X[1, 2] + 0.5 * other.R[0]  # 0.5 m along the camera's x axis
+    uv[1, 1, 2] = other.project(side[None])[0]
+    kp = Keypoints2D(tuple(rig.names), np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], -1),
+                     np.zeros((2, 3, 4)), np.ones((2, 3), bool), np.full((3, 2), 640), "test", tuple("abcde"), 30.0)
+    far = far_keypoints(X, kp, rig, 0.25)
+    assert far[1, 1, 2] and far.sum() == 1
+    assert not far_keypoints(X, kp, rig, 0.6).any()
+
+    def fit(k):  # a perfect body whatever the detections: the keypoint is dropped once, then nothing is left
+        err = np.full((2, 3), 5.0)
+        return SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(2, 3, dtype=torch.float64)), error_px=err,
+                               views_used=k.detected.copy()), {}
+
+    _, _, used, views, dropped = fit_without_far_views(fit, kp, rig, AssociationConfig(), lambda r: X)
+    assert dropped == 1 and not views.any() and np.isnan(used.keypoints[1, 1, 2]).all()
+    assert np.isfinite(used.keypoints[0]).all()

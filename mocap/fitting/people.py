@@ -21,6 +21,7 @@ from mocap.cameras import CameraRig
 from mocap.errors import ConfigError, FittingError
 from mocap.fitting.params import BodyParams
 from mocap.fitting.sequence import FLAGS, FitResult
+from mocap.fitting.association import AssociationConfig
 from mocap.fitting.tracking import VIEW_REASONS, Association
 from mocap.io.keypoints_h5 import Keypoints2D
 
@@ -94,21 +95,46 @@ def without_views(kp: Keypoints2D, drop: np.ndarray) -> Keypoints2D:
     return dataclasses.replace(kp, keypoints=keypoints, detected=kp.detected & ~drop)
 
 
-def fit_without_far_views(fit: Callable[[Keypoints2D], tuple[FitResult, dict]], kp: Keypoints2D, rig: CameraRig,
-                          max_error: float, passes: int) -> tuple[FitResult, dict, Keypoints2D, np.ndarray]:
-    """``fit(kp)``, then refit up to ``passes`` times without the views `far_views` finds, until none is left.
+def far_keypoints(X: np.ndarray, kp: Keypoints2D, rig: CameraRig, max_error: float,
+                  min_confidence: float = 0.5) -> np.ndarray:
+    """``(F, V, K)`` confident detected keypoints farther than ``max_error`` (metres at the keypoint's depth)
+    from the fitted body's ``X`` ``(F, K, 3)`` (NaN frames: nothing flagged) seen from each view."""
+    X = np.asarray(X, dtype=np.float64)
+    out = np.zeros(kp.keypoints.shape[:3], bool)
+    for v, cam in enumerate(kp.cameras):
+        c = rig[cam]
+        depth = np.einsum("ij,fkj->fki", c.R, X)[..., 2] + c.t[2]
+        px = np.linalg.norm(c.project(X) - kp.keypoints[:, v, :, :2], axis=-1)
+        with np.errstate(invalid="ignore"):
+            out[:, v] = (px * depth / c.K[0, 0] > max_error) & (kp.keypoints[:, v, :, 2] >= min_confidence)
+    return out
 
-    Returns the last fit, its extra metadata, the detections it used and the ``(F, V)`` views left out."""
+
+def fit_without_far_views(fit: Callable[[Keypoints2D], tuple[FitResult, dict]], kp: Keypoints2D, rig: CameraRig,
+                          cfg: AssociationConfig, points: Callable[[FitResult], np.ndarray] | None = None
+                          ) -> tuple[FitResult, dict, Keypoints2D, np.ndarray, int]:
+    """``fit(kp)``, then refit up to ``cfg.far_passes`` times without the views `far_views` finds and the
+    keypoints `far_keypoints` finds (``points``: the fit's keypoint positions ``(F, K, 3)``; None: views
+    only), until none is left.
+
+    Returns the last fit, its extra metadata, the detections it used, the ``(F, V)`` views left out and the
+    number of keypoints left out."""
     result, extra = fit(kp)
     far = np.zeros(kp.keypoints.shape[:2], bool)
-    for _ in range(passes):
-        new = far_views(result, rig, max_error)
-        if not new.any():
+    dropped = 0
+    for _ in range(cfg.far_passes):
+        new = far_views(result, rig, cfg.max_view_error)
+        bad = np.zeros(kp.keypoints.shape[:3], bool)
+        if points is not None and cfg.max_keypoint_error > 0:
+            bad = far_keypoints(points(result), kp, rig, cfg.max_keypoint_error) & ~new[..., None]
+        if not new.any() and not bad.any():
             break
         far |= new
+        dropped += int(bad.sum())
         kp = without_views(kp, new)
+        kp = dataclasses.replace(kp, keypoints=np.where(bad[..., None], np.nan, kp.keypoints))
         result, extra = fit(kp)
-    return result, extra, kp, far
+    return result, extra, kp, far, dropped
 
 
 def with_association(result: FitResult, assoc: Association, person: int, min_views: int,

@@ -23,6 +23,7 @@ from mocap.config import SessionConfig, load_config, read_yaml, to_dict
 from mocap.errors import ConfigError, FittingError, about, InputDataError, MissingDependencyError, MocapWarning, listing
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
+from mocap.fitting.solver import BodyPoints
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
 from mocap.fitting.people import choose_people, fit_without_far_views, person_dir, with_association
 from mocap.fitting.tracking import VIEW_REASONS, Association, associate
@@ -251,9 +252,10 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
         kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
         betas = load_shape(Path(shape), inp.body) if shape is not None and n == inp.people[0] else None
         # Detections that passed the test between views but not the body: refit without them.
-        acfg = inp.pipeline.fit.association
-        result, extra, kp, far = fit_without_far_views(lambda k: _fit_person(inp, k, betas, progress, debug), kp,
-                                                       inp.rig, acfg.max_view_error, acfg.far_passes)
+        result, extra, kp, far, dropped = fit_without_far_views(
+            lambda k: _fit_person(inp, k, betas, progress, debug), kp, inp.rig, inp.pipeline.fit.association,
+            lambda r: _keypoint_positions(inp, r))
+        extra["keypoints_far_from_fit"] = dropped
         result = with_association(dataclasses.replace(result, swaps=swaps), inp.association, n,
                                   inp.pipeline.fit.min_views, far)
         meta = _metadata(dataclasses.replace(inp, keypoints=kp, swaps=swaps),
@@ -270,6 +272,12 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
                 write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
         fits.append(PersonFit(n, result, path, kp))
     return fits, out
+
+
+def _keypoint_positions(inp: Inputs, result: FitResult) -> np.ndarray:
+    """``(F, K, 3)`` the fitted body's keypoints, metres (NaN for empty frames)."""
+    with torch.no_grad():
+        return BodyPoints(inp.body, inp.spec).of(result.params).double().numpy()
 
 
 def _fit_person(inp: Inputs, kp: Keypoints2D, betas, progress, debug) -> tuple[FitResult, dict]:
