@@ -87,6 +87,7 @@ def test_two_people_in_shuffled_slots_keep_their_ids(rig):
     people = np.stack([walker(rng, (-0.8, 0.0), (0.01, 0)), walker(rng, (0.8, 0.3), (0.0, -0.01))])
     det, truth = detections(rig, people, np.ones((2, F, 4), bool), rng)
     dist = pair_distances(det, rig)
+    np.testing.assert_array_equal(pair_distances(det, rig, chunk=3), dist)  # a long take's chunks: the same
     same = truth[:, :, :, None, None] == truth[:, None, None, :, :]
     finite = np.isfinite(dist)
     assert np.nanmax(dist[finite & same]) < 0.05  # the same person: within a few cm

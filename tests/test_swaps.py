@@ -80,6 +80,8 @@ def test_planted_swaps_are_found_and_undone(scene):
     fixed, codes = fix_swaps(kp, rig)
     np.testing.assert_array_equal(codes, planted)
     np.testing.assert_array_equal(fixed.keypoints, clean.keypoints)
+    # A few frames at a time (a long take's memory), chunk edges inside the planted runs: the same codes.
+    np.testing.assert_array_equal(find_swaps(swapped, rig, BLAZEPOSE33, chunk=7), planted)
 
 
 def test_two_views_are_left_alone(scene):

@@ -58,7 +58,7 @@ def _frame_inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: 
 
 
 def find_swaps(keypoints: np.ndarray, rig: CameraRig, names: tuple[str, ...], min_confidence: float = 0.5,
-               min_gain: float = 0.01, ratio: float = 0.7, cap: float = 0.3) -> np.ndarray:
+               min_gain: float = 0.01, ratio: float = 0.7, cap: float = 0.3, chunk: int = 1024) -> np.ndarray:
     """The relabelling (index into `SWAPS`) that each view needs in each frame, ``(F, V)`` ints.
 
     Every frame's views are scored together (`_inconsistency`: mean reprojection error of the keypoints
@@ -78,9 +78,9 @@ def find_swaps(keypoints: np.ndarray, rig: CameraRig, names: tuple[str, ...], mi
     if V < 3:
         return np.zeros((F, V), dtype=np.int8)
     orders = swap_orders(tuple(names))
-    # Frames are independent: a long take 1,024 frames at a time, whose float64 copies stay small.
-    return np.concatenate([_find_swaps(np.asarray(keypoints[s:s + 1024], dtype=np.float64), rig, orders,
-                                       min_confidence, min_gain, ratio, cap) for s in range(0, F, 1024)]
+    # Frames are independent: a long take ``chunk`` frames at a time, whose float64 copies stay small.
+    return np.concatenate([_find_swaps(np.asarray(keypoints[s:s + chunk], dtype=np.float64), rig, orders,
+                                       min_confidence, min_gain, ratio, cap) for s in range(0, F, chunk)]
                           or [np.zeros((0, V), dtype=np.int8)])
 
 
