@@ -16,7 +16,7 @@ from mocap.fitting.config import FitConfig, SmoothingConfig
 from mocap.fitting.params import BodyParams
 from mocap.fitting.sequence import fit_sequence, fit_shape
 from mocap.fitting.silhouette import SilhouetteConfig, Surface, prepare, sample_distance, silhouette_rows
-from mocap.fitting.solver import BodyPoints, Cameras, RobustConfig, keypoint_jacobian
+from mocap.fitting.solver import Cameras, RobustConfig, keypoint_jacobian
 from mocap.io.keypoints_h5 import Keypoints2D
 
 NO_SMOOTHING = FitConfig(smoothing=SmoothingConfig(sigma_frames=0.0))
