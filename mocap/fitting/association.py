@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.cameras import CameraRig
+from mocap.fitting.chunks import by_frames
 from mocap.fitting.swaps import swap_orders
 from mocap.fitting.triangulation import normalized_coordinates
 from mocap.io.keypoints_h5 import Detections2D
@@ -98,8 +99,8 @@ def pair_distances(det: Detections2D, rig: CameraRig, cfg: AssociationConfig = A
     orders = swap_orders(tuple(det.names))  # (S, K)
     # chunk frames at a time: the rays and (F, P, P, S, K, 3) ray pairs of a long take at once are hundreds of MB
     F, V, P = det.keypoints.shape[:3]
-    return np.concatenate([_pair_distances(det.keypoints[s:s + chunk], rig, orders, cfg)
-                           for s in range(0, F, chunk)] or [np.full((0, V, P, V, P), np.nan)])
+    return by_frames(lambda f: _pair_distances(det.keypoints[f], rig, orders, cfg), F,
+                     np.full((0, V, P, V, P), np.nan), chunk)
 
 
 def _pair_distances(keypoints: np.ndarray, rig: CameraRig, orders: np.ndarray, cfg: AssociationConfig) -> np.ndarray:

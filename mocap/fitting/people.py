@@ -103,7 +103,7 @@ def far_keypoints(X: np.ndarray, kp: Keypoints2D, rig: CameraRig, max_error: flo
     out = np.zeros(kp.keypoints.shape[:3], bool)
     for v, cam in enumerate(kp.cameras):
         c = rig[cam]
-        depth = np.einsum("ij,fkj->fki", c.R, X)[..., 2] + c.t[2]
+        depth = c.to_camera(X)[..., 2]
         px = np.linalg.norm(c.project(X) - kp.keypoints[:, v, :, :2], axis=-1)
         with np.errstate(invalid="ignore"):
             out[:, v] = (px * depth / c.K[0, 0] > max_error) & (kp.keypoints[:, v, :, 2] >= min_confidence)

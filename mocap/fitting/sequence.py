@@ -7,6 +7,7 @@ whose cameras are in the keypoints' view order. Shapes: ``F`` frames, ``V`` view
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -98,8 +99,7 @@ def _silhouettes(obs: _Observations, surface: Surface | None, idx: np.ndarray,
         return None
     sil = prepare(obs.masks[idx], obs.mask_boxes[idx], obs.image_sizes, cfg.silhouette, surface.jacobian.body.dtype,
                   None if obs.occluders is None else obs.occluders[idx])
-    sil = Silhouettes(sil.dist, sil.box, sil.contour, sil.normal, sil.valid & obs.voting[torch.as_tensor(idx)])
-    return surface, sil
+    return surface, dataclasses.replace(sil, valid=sil.valid & obs.voting[torch.as_tensor(idx)])
 
 
 def _surface(obs: _Observations, body: BodyModel, cfg: FitConfig) -> Surface | None:

@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from mocap.cameras import CameraRig
+from mocap.fitting.chunks import by_frames
 from mocap.fitting.triangulation import depth_errors, normalized_coordinates, triangulate_normalized
 from mocap.io.keypoints_h5 import Keypoints2D
 
@@ -44,8 +45,7 @@ def _inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float,
     (no view rejected) and each detection's reprojection error, in metres at the point's depth and
     capped at ``cap``, is averaged over the frame's detections. ``chunk`` frames at a time: a long take's
     ``(F * K, V, 3)`` camera-frame points at once are hundreds of MB."""
-    return np.concatenate([_frame_inconsistency(rig, xy[s:s + chunk], conf[s:s + chunk], cap)
-                           for s in range(0, len(conf), chunk)] or [np.zeros(0)])
+    return by_frames(lambda f: _frame_inconsistency(rig, xy[f], conf[f], cap), len(conf), np.zeros(0), chunk)
 
 
 def _frame_inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float) -> np.ndarray:
@@ -79,9 +79,8 @@ def find_swaps(keypoints: np.ndarray, rig: CameraRig, names: tuple[str, ...], mi
         return np.zeros((F, V), dtype=np.int8)
     orders = swap_orders(tuple(names))
     # Frames are independent: a long take ``chunk`` frames at a time, whose float64 copies stay small.
-    return np.concatenate([_find_swaps(np.asarray(keypoints[s:s + chunk], dtype=np.float64), rig, orders,
-                                       min_confidence, min_gain, ratio, cap) for s in range(0, F, chunk)]
-                          or [np.zeros((0, V), dtype=np.int8)])
+    return by_frames(lambda f: _find_swaps(np.asarray(keypoints[f], dtype=np.float64), rig, orders, min_confidence,
+                                           min_gain, ratio, cap), F, np.zeros((0, V), dtype=np.int8), chunk)
 
 
 def _find_swaps(kp: np.ndarray, rig: CameraRig, orders: np.ndarray, min_confidence: float, min_gain: float,
