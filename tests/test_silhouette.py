@@ -103,6 +103,23 @@ def test_rows_are_the_derivative_of_the_residuals(body):
         assert close.float().mean() > 0.97, (col, float(close.float().mean()))
 
 
+def test_fill_weighs_only_the_fill_rows(body):
+    """``fill`` scales the fill term's rows and residuals by its square root and leaves the inside term alone."""
+    rig, truth, kp, (masks, boxes) = _scene(body, F=2)
+    full = SilhouetteConfig(vertices=200, candidates=200)
+    surface = Surface.of(body, full)
+    cams, sil = Cameras.from_rig(rig), prepare(masks, boxes, rig.image_sizes, full, torch.float32)
+    p = BodyParams(truth.global_orient, truth.body_pose, truth.betas + 0.5, truth.transl)
+    rows = lambda cfg: silhouette_rows(*keypoint_jacobian(surface.jacobian, p, True), surface.positions(p), surface,
+                                       cams, sil, torch.full((2, 4), 3.0), cfg, RobustConfig())
+    (J1, r1, _), (Jq, rq, _) = rows(full), rows(dataclasses.replace(full, fill=0.25))
+    N = full.vertices
+    torch.testing.assert_close(Jq[:, :, :N], J1[:, :, :N])
+    torch.testing.assert_close(rq[:, :, N:], 0.5 * r1[:, :, N:])
+    torch.testing.assert_close(Jq[:, :, N:], 0.5 * J1[:, :, N:])
+    assert r1[:, :, N:].abs().max() > 0.1  # the fill term has work to do here
+
+
 def test_true_silhouettes_are_met_at_the_true_body(body):
     """At the true body both terms' residuals are within the masks' quantisation (a cell is about 3.5 px)."""
     rig, truth, kp, (masks, boxes) = _scene(body, F=3)
