@@ -6,7 +6,8 @@ from tests.fitting_data import body_spec, joints_spec, keypoints, motion, ring_r
 from mocap.body.model import load_body
 from mocap.fitting.config import FitConfig, SmoothingConfig, load_pipeline
 from mocap.fitting.params import BodyParams
-from mocap.fitting.sequence import FLAGS, fit_sequence, smooth
+from mocap.fitting.gaps import smooth
+from mocap.fitting.sequence import FLAGS, fit_sequence
 from mocap.fitting.solver import BodyPoints
 from mocap.fitting.swaps import SWAPS, swap_orders
 from mocap.fitting.triangulation import normalized_coordinates, triangulate, triangulate_normalized

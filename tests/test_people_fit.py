@@ -176,11 +176,12 @@ def test_far_views_are_refitted_until_none_is_left():
     F, V, K = 2, 4, 3
     kp = Keypoints2D(tuple(rig.names), np.ones((F, V, K, 3)), np.zeros((F, V, 4)), np.ones((F, V), bool),
                      np.full((V, 2), 640), "test", tuple("abc"), 30.0)
-    calls = []
+    calls, changed = [], []
 
-    def fit(k):
+    def fit(k, *previous):  # a refit also gets the fit before and the frames whose detections changed
         gone = ~k.detected[0]
         calls.append(gone.copy())
+        changed.append(previous[1] if previous else None)
         err = np.full((F, V), 10.0)
         err[0] = [400.0, 300.0, 150.0, 2000.0] if not gone.any() else [10.0, 10.0, 400.0, np.nan]
         err[0, gone] = np.nan
@@ -193,6 +194,7 @@ def test_far_views_are_refitted_until_none_is_left():
     res, _, used, far, _ = fit_without_far_views(fit, kp, rig, AssociationConfig(far_passes=3))
     assert far[0, 3] and far[0, 2] and far.sum() == 2
     assert len(calls) == 3 and not used.detected[0, 2:].any() and np.isnan(used.keypoints[0, 2:]).all()
+    assert changed[0] is None and all(c.tolist() == [True, False] for c in changed[1:])
     assert used.detected[1].all()
     _, _, _, once, _ = fit_without_far_views(fit, kp, rig, AssociationConfig(far_passes=1))
     assert once.sum() == 1  # one refit only: view 2 is not found
@@ -222,7 +224,7 @@ def test_far_keypoints_flags_a_leg_on_another_person():
     assert far[1, 1, 2] and far.sum() == 1
     assert not far_keypoints(X, kp, rig, 0.6).any()
 
-    def fit(k):  # a perfect body whatever the detections: the keypoint is dropped once, then nothing is left
+    def fit(k, *previous):  # a perfect body whatever the detections: the keypoint is dropped once, then nothing is left
         err = np.full((2, 3), 5.0)
         return SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(2, 3, dtype=torch.float64)), error_px=err,
                                views_used=k.detected.copy()), {}

@@ -110,12 +110,13 @@ def far_keypoints(X: np.ndarray, kp: Keypoints2D, rig: CameraRig, max_error: flo
     return out
 
 
-def fit_without_far_views(fit: Callable[[Keypoints2D], tuple[FitResult, dict]], kp: Keypoints2D, rig: CameraRig,
+def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoints2D, rig: CameraRig,
                           cfg: AssociationConfig, points: Callable[[FitResult], np.ndarray] | None = None
                           ) -> tuple[FitResult, dict, Keypoints2D, np.ndarray, int]:
     """``fit(kp)``, then refit up to ``cfg.far_passes`` times without the views `far_views` finds and the
     keypoints `far_keypoints` finds (``points``: the fit's keypoint positions ``(F, K, 3)``; None: views
-    only), until none is left.
+    only), until none is left. A refit is ``fit(kp, previous, changed)``: the fit before and the ``(F,)``
+    frames whose detections changed since (`mocap.fitting.windows.refit_windows`).
 
     Returns the last fit, its extra metadata, the detections it used, the ``(F, V)`` views left out and the
     number of keypoints left out."""
@@ -133,7 +134,7 @@ def fit_without_far_views(fit: Callable[[Keypoints2D], tuple[FitResult, dict]], 
         dropped += int(bad.sum())
         kp = without_views(kp, new)
         kp = dataclasses.replace(kp, keypoints=np.where(bad[..., None], np.nan, kp.keypoints))
-        result, extra = fit(kp)
+        result, extra = fit(kp, result, new.any(1) | bad.any((1, 2)))
     return result, extra, kp, far, dropped
 
 

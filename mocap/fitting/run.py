@@ -253,7 +253,8 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
         betas = load_shape(Path(shape), inp.body) if shape is not None and n == inp.people[0] else None
         # Detections that passed the test between views but not the body: refit without them.
         result, extra, kp, far, dropped = fit_without_far_views(
-            lambda k: _fit_person(inp, k, betas, progress, debug), kp, inp.rig, inp.pipeline.fit.association,
+            lambda *again: _fit_person(inp, *again, betas=betas, progress=progress, debug=debug), kp, inp.rig,
+            inp.pipeline.fit.association,
             lambda r: _keypoint_positions(inp, r))
         extra["keypoints_far_from_fit"] = dropped
         result = with_association(dataclasses.replace(result, swaps=swaps), inp.association, n,
@@ -280,7 +281,16 @@ def _keypoint_positions(inp: Inputs, result: FitResult) -> np.ndarray:
         return BodyPoints(inp.body, inp.spec).of(result.params).double().numpy()
 
 
-def _fit_person(inp: Inputs, kp: Keypoints2D, betas, progress, debug) -> tuple[FitResult, dict]:
+def _fit_person(inp: Inputs, kp: Keypoints2D, previous: FitResult | None = None, changed: np.ndarray | None = None,
+                *, betas, progress, debug) -> tuple[FitResult, dict]:
+    """The person's fit of ``kp``; with ``previous`` (a fit of the same detections but the ``changed``
+    frames'), the keypoint updater refits the windows that changed only (`refit_windows`; with ``debug``,
+    whose per-iteration record covers every window, the whole take)."""
+    if previous is not None and inp.pipeline.updater == "keypoints" and not debug:
+        from mocap.fitting.windows import refit_windows
+
+        with about(inp.root / "output" / "keypoints2d.h5"):
+            return refit_windows(previous, kp, inp.rig, inp.body, inp.spec, inp.pipeline.fit, changed, progress), {}
     extra, start, result = {}, None, None
     if inp.pipeline.updater != "keypoints":
         from mocap.fitting.refit.session import fit_refit_session

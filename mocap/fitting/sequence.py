@@ -19,6 +19,7 @@ from mocap.body.model import BodyModel
 from mocap.cameras import CameraRig
 from mocap.errors import FittingError, InputDataError
 from mocap.fitting.config import FitConfig
+from mocap.fitting.gaps import finite_or_rest, interpolate, smooth
 from mocap.fitting.initialize import initialize
 from mocap.fitting.params import BodyParams
 from mocap.fitting.silhouette import Silhouettes, Surface, prepare
@@ -27,7 +28,6 @@ from mocap.fitting.temporal import Window
 from mocap.fitting.triangulation import triangulate
 from mocap.fitting.updater import IterationStats, participating_views, refine
 from mocap.io.keypoints_h5 import Keypoints2D
-from mocap.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 Progress = Callable[[int, int], None]
 
@@ -51,6 +51,7 @@ class FitResult:
     swaps: np.ndarray | None = None  # (F, V) left/right relabelling applied to the detections (fitting.swaps.SWAPS)
     view_reasons: np.ndarray | None = None  # (F, V) why each view serves the person or not (tracking.VIEW_REASONS)
     person: int | None = None  # the person's id in the session (fitting.people)
+    raw: BodyParams | None = None  # the windows' fits before gaps are filled and smoothing (refits start there)
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,32 @@ class ShapeResult:
 class _Observations:
     uv: Tensor  # (F, V, K, 2) pixels, 0 where missing
     conf: Tensor  # (F, V, K) confidence times keypoint weight, 0 where missing or below threshold
-    X: Tensor  # (F, K, 3) triangulated keypoints, NaN where not triangulated
     voting: Tensor  # (F, V)
+    rig: CameraRig  # for triangulating (points3d)
+    keypoints: np.ndarray  # (F, V, K, 3) the detections
+    weights: np.ndarray  # (K,) keypoint weights
+    min_confidence: float
+    max_error: float  # triangulation's (TriangulationConfig)
     masks: np.ndarray | None = None  # (F, V, S, S) uint8 person masks, with mask_boxes (F, V, 4)
     mask_boxes: np.ndarray | None = None
     image_sizes: np.ndarray | None = None  # (V, 2)
     occluders: np.ndarray | None = None  # (F, V, S, S) uint8 other people's masks on the same grid
+
+    def points3d(self, idx: np.ndarray) -> Tensor:
+        """``(B, K, 3)`` the keypoints of frames ``idx`` triangulated, NaN where not. Triangulated when a window
+        is started (each frame on its own, so the same numbers as a whole take at once): a refit that keeps
+        most windows (`mocap.fitting.windows`) triangulates only the ones it refits."""
+        uv, conf = _confident(self.keypoints[idx], self.weights, self.min_confidence)
+        X, _ = triangulate(self.rig, uv, conf, max_error=self.max_error)
+        return torch.as_tensor(X, dtype=self.uv.dtype)
+
+
+def _confident(keypoints: np.ndarray, weights: np.ndarray, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(F, V, K, 3)`` detections -> pixels ``(F, V, K, 2)`` (NaN where not confident) and confidence times
+    keypoint weight ``(F, V, K)`` (0 there), float64."""
+    raw = keypoints.astype(np.float64)
+    ok = np.isfinite(raw).all(-1) & (raw[..., 2] >= min_confidence)
+    return np.where(ok[..., None], raw[..., :2], np.nan), np.where(ok, raw[..., 2], 0.0) * weights
 
 
 def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitConfig) -> _Observations:
@@ -78,16 +99,14 @@ def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitC
         raise InputDataError(f"keypoints cameras {', '.join(kp.cameras)} do not match the calibration's {', '.join(rig.names)}")
     if len(kp.names) != len(points):
         raise InputDataError(f"keypoints have {len(kp.names)} points per view, the {kp.format!r} body keypoints {len(points)}")
-    raw = kp.keypoints.astype(np.float64)
-    ok = np.isfinite(raw).all(-1) & (raw[..., 2] >= cfg.min_confidence)
-    conf = np.where(ok, raw[..., 2], 0.0) * points.weights.numpy()
-    uv = np.where(ok[..., None], raw[..., :2], np.nan)
-    X, _ = triangulate(rig, uv, conf, max_error=cfg.triangulation.max_error)
+    weights = points.weights.numpy()
+    uv, conf = _confident(kp.keypoints, weights, cfg.min_confidence)
     dt = points.body.dtype
     conf_t = torch.as_tensor(conf, dtype=dt)
     use_masks = cfg.silhouette.enabled and kp.masks is not None
-    return _Observations(torch.as_tensor(np.nan_to_num(uv), dtype=dt), conf_t, torch.as_tensor(X, dtype=dt),
-                         participating_views(conf_t, cfg.min_keypoints), kp.masks if use_masks else None,
+    return _Observations(torch.as_tensor(np.nan_to_num(uv), dtype=dt), conf_t,
+                         participating_views(conf_t, cfg.min_keypoints), rig, kp.keypoints, weights,
+                         cfg.min_confidence, cfg.triangulation.max_error, kp.masks if use_masks else None,
                          kp.mask_boxes if use_masks else None, np.asarray(kp.image_sizes),
                          kp.occluders if use_masks else None)
 
@@ -120,7 +139,7 @@ def reprojection_error(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Ten
 
 
 @contextlib.contextmanager
-def _threads(n: int):
+def torch_threads(n: int):
     """torch's CPU thread count set to ``n`` (0: unchanged) for the duration."""
     before = torch.get_num_threads()
     if n > 0:
@@ -131,7 +150,7 @@ def _threads(n: int):
         torch.set_num_threads(before)
 
 
-def _batches(frames: np.ndarray, size: int):
+def batches(frames: np.ndarray, size: int):
     for i in range(0, len(frames), size):
         yield frames[i:i + size]
 
@@ -146,7 +165,7 @@ def fit_shape(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitCo
     free betas by the multi-view loop (betas averaged over views at each iteration). The subject's betas are the
     mean over frames (batches) weighted by the number of views.
     """
-    with _threads(cfg.threads):
+    with torch_threads(cfg.threads):
         return _fit_shape(kp, rig, body, spec, cfg, frames, progress)
 
 
@@ -166,9 +185,9 @@ def _fit_shape(kp, rig, body, spec, cfg, frames, progress, obs: _Observations | 
     shared = cfg.combine == "joint"
     surface = _surface(obs, body, cfg)
     fitted = []
-    for i, idx in enumerate(_batches(good, cfg.batch_size)):
+    for i, idx in enumerate(batches(good, cfg.batch_size)):
         t = torch.as_tensor(idx)
-        p, _ = initialize(points, obs.X[t], torch.zeros(10, dtype=body.dtype), False, cfg.ik, cfg.priors)
+        p, _ = initialize(points, obs.points3d(idx), torch.zeros(10, dtype=body.dtype), False, cfg.ik, cfg.priors)
         if shared:  # one betas vector for the batch, starting from the mean of the IK fits
             p = BodyParams(p.global_orient, p.body_pose, p.betas.mean(0).expand_as(p.betas), p.transl)
         fitted.append(refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=False, shared_betas=shared,
@@ -196,7 +215,7 @@ def fit_sequence(kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: Fi
         start: ``F`` starting bodies (world frame, e.g. ReFit's) used instead of triangulation and inverse
             kinematics where finite; their root joints are kept when their betas differ from the subject's.
     """
-    with _threads(cfg.threads):
+    with torch_threads(cfg.threads):
         return _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start)
 
 
@@ -212,66 +231,100 @@ def _given_start(start: BodyParams | None, t: torch.Tensor, body: BodyModel, bet
 
 
 def _fit_sequence(kp, rig, body, spec, cfg, betas, progress, debug, start) -> FitResult:
-    points = BodyPoints(body, spec)
-    obs = _observations(kp, rig, points, cfg)
-    cams = Cameras.from_rig(rig, body.dtype)
-    F, V = obs.voting.shape
-    held = betas is not None
-    if betas is None:
-        betas = _fit_shape(kp, rig, body, spec, cfg, None, None, obs).betas
-    betas = torch.as_tensor(betas, dtype=body.dtype).reshape(10)
-    valid = (obs.voting.sum(1) >= cfg.min_views).numpy()
-    frames = np.flatnonzero(valid)
-    if len(frames) == 0:
-        raise FittingError(f"no frame is seen by {cfg.min_views} views with {cfg.min_keypoints} keypoints each; "
-                           "check the detections (mocap info) or lower fit.min_views")
-    flags = np.where(valid, 0, FLAGS["too_few_views"]).astype(np.uint8)
-    nan = torch.full((F,), float("nan"), dtype=body.dtype)
-    out = BodyParams(nan[:, None, None].expand(F, 3, 3).clone(), nan[:, None, None, None].expand(F, 23, 3, 3).clone(),
-                     betas.expand(F, 10), nan[:, None].expand(F, 3).clone())
-    stats: list[tuple[np.ndarray, list[IterationStats]]] = []
-    warm: BodyParams | None = None
-    anchor = _no_anchor(body.dtype)
-    surface = _surface(obs, body, cfg)
-    done = 0
-    for idx in _batches(frames, cfg.batch_size):
-        t = torch.as_tensor(idx)
-        given = _given_start(start, t, body, betas)
-        if given is None:
-            p, _ = initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)
-        else:
-            s, has = given
-            # Triangulation and IK only for the frames the given start lacks.
-            p = s if has.all() else s.where(has, initialize(points, obs.X[t], betas, True, cfg.ik, cfg.priors, warm)[0])
-        if warm is None and done > 0:  # the first batch's cold start is no reinitialisation
-            flags[idx[0]] |= FLAGS["reinitialized"]
-        batch_stats: list[IterationStats] | None = [] if debug else None
-        window = Window(t, float(kp.fps), *anchor)
-        p = refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats, window=window,
-                   silhouettes=_silhouettes(obs, surface, idx, cfg))
-        _, at_body = reprojection_error(points, cams, p, obs.uv[t], obs.conf[t])
-        poor = (at_body > cfg.lost_error).numpy()
-        flags[idx[poor]] |= FLAGS["poor_fit"]
-        warm = None if poor[-1] else p.index(slice(-1, None))
-        # The next window's acceleration prior joins on to this one's last two frames unless it was lost.
-        anchor = _no_anchor(body.dtype) if poor[-1] else (t[-2:], body.points(*_tail(p, 2))[0])
-        if debug:
-            stats.append((idx, batch_stats))
-        for k in ("global_orient", "body_pose", "transl"):
-            getattr(out, k)[t] = getattr(p, k)
-        done += len(idx)
+    take = TakeFit(kp, rig, body, spec, cfg, betas, debug)
+    for idx in batches(take.frames, cfg.batch_size):
+        take.fit(idx, take.start(idx, start))
         if progress:
-            progress(done, len(frames))
-    if cfg.missing == "interpolate":
-        out = _interpolate(out, valid)
-        flags[~valid] |= FLAGS["interpolated"]
-    if cfg.smoothing.sigma_frames > 0:
-        out = smooth(out, cfg.smoothing.sigma_frames)
-    px, _ = reprojection_error(points, cams, _finite_or_rest(out), obs.uv, obs.conf)
-    px = torch.where(torch.isfinite(out.transl).all(-1)[:, None], px, torch.nan)
-    diagnostics = _diagnostics(stats, F, V, cfg.iterations) if debug else {}
-    return FitResult(out, betas, px.numpy(), obs.voting.numpy() & valid[:, None], flags, tuple(kp.cameras),
-                     float(kp.fps), held, diagnostics)
+            progress(take.done, len(take.frames))
+    return take.result()
+
+
+class TakeFit:
+    """A take fitted window by window (`fit_sequence`; `mocap.fitting.windows.refit_windows` refits some).
+
+    Each window of ``batch_size`` frames seen by enough views is refined together with the temporal prior,
+    anchored on the previous window's last two frames and started from its last pose, unless that window
+    was lost (poor fit): then the next one starts from the triangulation alone, flagged reinitialised.
+    ``betas`` None: the subject's shape is fitted first (`fit_shape`), then held."""
+
+    def __init__(self, kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig,
+                 betas: Tensor | None = None, debug: bool = False):
+        self.kp, self.body, self.cfg, self.debug = kp, body, cfg, debug
+        self.points = BodyPoints(body, spec)
+        self.obs = obs = _observations(kp, rig, self.points, cfg)
+        self.cams = Cameras.from_rig(rig, body.dtype)
+        self.held = betas is not None
+        if betas is None:
+            betas = _fit_shape(kp, rig, body, spec, cfg, None, None, obs).betas
+        self.betas = torch.as_tensor(betas, dtype=body.dtype).reshape(10)
+        self.valid = (obs.voting.sum(1) >= cfg.min_views).numpy()
+        self.frames = np.flatnonzero(self.valid)
+        if len(self.frames) == 0:
+            raise FittingError(f"no frame is seen by {cfg.min_views} views with {cfg.min_keypoints} keypoints each; "
+                               "check the detections (mocap info) or lower fit.min_views")
+        self.flags = np.where(self.valid, 0, FLAGS["too_few_views"]).astype(np.uint8)
+        F = len(self.valid)
+        nan = torch.full((F,), float("nan"), dtype=body.dtype)
+        self.out = BodyParams(nan[:, None, None].expand(F, 3, 3).clone(),
+                              nan[:, None, None, None].expand(F, 23, 3, 3).clone(), self.betas.expand(F, 10),
+                              nan[:, None].expand(F, 3).clone())
+        self.stats: list[tuple[np.ndarray, list[IterationStats]]] = []
+        self.warm: BodyParams | None = None  # the last frame fitted, unless it was lost
+        self.anchor = _no_anchor(body.dtype)
+        self.surface = _surface(obs, body, cfg)
+        self.done = 0
+
+    def start(self, idx: np.ndarray, given: BodyParams | None = None) -> BodyParams:
+        """Starting bodies of frames ``idx``: ``given``'s where finite (the take's betas, root joints kept in
+        place), else triangulation and inverse kinematics from the last frame fitted."""
+        t = torch.as_tensor(idx)
+        given = _given_start(given, t, self.body, self.betas)
+        cfg, X = self.cfg, None if given is not None and given[1].all() else self.obs.points3d(idx)
+        init = None if X is None else initialize(self.points, X, self.betas, True, cfg.ik, cfg.priors, self.warm)[0]
+        if self.warm is None and self.done > 0:  # the first batch's cold start is no reinitialisation
+            self.flags[idx[0]] |= FLAGS["reinitialized"]
+        return init if given is None else given[0] if init is None else given[0].where(given[1], init)
+
+    def fit(self, idx: np.ndarray, p: BodyParams, iterations: int | None = None) -> None:
+        """Refine frames ``idx`` from ``p`` (``iterations``, default the config's) and keep the result."""
+        t, cfg = torch.as_tensor(idx), self.cfg if iterations is None else self.cfg.replace(iterations=iterations)
+        obs = self.obs
+        batch_stats: list[IterationStats] | None = [] if self.debug else None
+        window = Window(t, float(self.kp.fps), *self.anchor)
+        p = refine(self.points, self.cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats,
+                   window=window, silhouettes=_silhouettes(obs, self.surface, idx, cfg))
+        _, at_body = reprojection_error(self.points, self.cams, p, obs.uv[t], obs.conf[t])
+        poor = (at_body > cfg.lost_error).numpy()
+        self.flags[idx[poor]] |= FLAGS["poor_fit"]
+        if self.debug:
+            self.stats.append((idx, batch_stats))
+        self.keep(idx, p)
+
+    def keep(self, idx: np.ndarray, p: BodyParams) -> None:
+        """Frames ``idx`` fitted as ``p`` (their poor fits flagged): the next window starts from them."""
+        t = torch.as_tensor(idx)
+        lost = bool(self.flags[idx[-1]] & FLAGS["poor_fit"])
+        self.warm = None if lost else p.index(slice(-1, None))
+        # The next window's acceleration prior joins on to this one's last two frames unless it was lost.
+        self.anchor = _no_anchor(self.body.dtype) if lost else (t[-2:], self.body.points(*_tail(p, 2))[0])
+        for k in ("global_orient", "body_pose", "transl"):
+            getattr(self.out, k)[t] = getattr(p, k)
+        self.done += len(idx)
+
+    def result(self) -> FitResult:
+        """The take: gaps filled (``missing``), smoothed, its reprojection errors."""
+        cfg, out, valid, obs = self.cfg, self.out, self.valid, self.obs
+        if cfg.missing == "interpolate":
+            out = interpolate(out, valid)
+            self.flags[~valid] |= FLAGS["interpolated"]
+        if cfg.smoothing.sigma_frames > 0:
+            out = smooth(out, cfg.smoothing.sigma_frames)
+        px, _ = reprojection_error(self.points, self.cams, finite_or_rest(out), obs.uv, obs.conf)
+        px = torch.where(torch.isfinite(out.transl).all(-1)[:, None], px, torch.nan)
+        F, V = obs.voting.shape
+        diagnostics = _diagnostics(self.stats, F, V, cfg.iterations) if self.debug else {}
+        return FitResult(out, self.betas, px.numpy(), obs.voting.numpy() & valid[:, None], self.flags,
+                         tuple(self.kp.cameras), float(self.kp.fps), self.held, diagnostics, raw=self.out)
 
 
 def _no_anchor(dtype) -> tuple[Tensor, Tensor]:
@@ -281,58 +334,6 @@ def _no_anchor(dtype) -> tuple[Tensor, Tensor]:
 def _tail(p: BodyParams, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     q = p.index(slice(-n, None))
     return q.global_orient, q.body_pose, q.betas, q.transl
-
-
-def _finite_or_rest(p: BodyParams) -> BodyParams:
-    ok = torch.isfinite(p.transl).all(-1)
-    return p.where(ok, BodyParams.rest(len(p), p.transl.dtype))
-
-
-def _interpolate(p: BodyParams, valid: np.ndarray) -> BodyParams:
-    """Fill invalid frames: rotations by slerp, translation linearly, between the nearest valid frames;
-    before the first and after the last valid frame, the nearest valid frame is held."""
-    F = len(valid)
-    good = np.flatnonzero(valid)
-    t = np.arange(F)
-    right = np.clip(np.searchsorted(good, t), 0, len(good) - 1)
-    left = np.clip(right - 1, 0, len(good) - 1)
-    left = np.where(good[right] <= t, right, left)
-    i0, i1 = torch.as_tensor(good[left]), torch.as_tensor(good[right])
-    span = (good[right] - good[left]).clip(min=1)
-    alpha = torch.as_tensor(np.clip((t - good[left]) / span, 0, 1), dtype=p.transl.dtype)
-    rot = p.rotations
-    # slerp(R0, R1, a) = R0 exp(a log(R0^T R1)), per frame
-    rel = matrix_to_axis_angle(rot[i0].transpose(-1, -2) @ rot[i1])
-    new_rot = rot[i0] @ axis_angle_to_matrix(alpha[:, None, None] * rel)
-    transl = p.transl[i0] + alpha[:, None] * (p.transl[i1] - p.transl[i0])
-    return BodyParams.from_rotations(new_rot, p.betas, transl)
-
-
-def smooth(p: BodyParams, sigma: float, chunk: int = 1024) -> BodyParams:
-    """Gaussian smoothing over frames: translation directly, rotations in the tangent space at each frame
-    (``R_f exp(sum_k w_k log(R_f^T R_{f+k}))``); NaN frames neither contribute nor change.
-
-    ``chunk`` frames at a time: the neighbourhood terms are ``(F, W, 24, 3, 3)``, several hundred MB each for a
-    long take (18,000 frames, W = 7) if made at once."""
-    F = len(p)
-    radius = max(1, int(round(3 * sigma)))
-    offsets = torch.arange(-radius, radius + 1)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2).to(p.transl.dtype)
-    ok = torch.isfinite(p.transl).all(-1)
-    safe = _finite_or_rest(p)
-    rot = safe.rotations  # (F, 24, 3, 3)
-    new_rot, transl = [], []
-    for start in range(0, F, chunk):
-        f = torch.arange(start, min(start + chunk, F))
-        near = f[:, None] + offsets
-        nb = near.clamp(0, F - 1)  # (B, W) neighbour frames, edges clamped
-        w = kernel * ((near >= 0) & (near < F)) * ok[nb] * ok[f][:, None]
-        w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
-        rel = matrix_to_axis_angle(rot[f][:, None].transpose(-1, -2) @ rot[nb])  # (B, W, 24, 3)
-        new_rot.append(rot[f] @ axis_angle_to_matrix((w[..., None, None] * rel).sum(1)))
-        transl.append((w[..., None] * safe.transl[nb]).sum(1))
-    smoothed = BodyParams.from_rotations(torch.cat(new_rot), p.betas, torch.cat(transl))
-    return smoothed.where(ok, p)
 
 
 def _diagnostics(stats, F: int, V: int, T: int) -> dict[str, np.ndarray]:
