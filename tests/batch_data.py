@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -26,3 +27,9 @@ def fit_arrays(session: Path) -> dict[str, np.ndarray]:
     """Every array of the session's ``smpl.npz`` (the metadata JSON included)."""
     with np.load(session / "output" / "smpl.npz") as f:
         return {k: f[k] for k in f.files}
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -16,7 +16,7 @@ from mocap.batch.runner import run_batch
 from mocap.batch.sessions import discover, parse_steps
 from mocap.cli import app
 from mocap.errors import ConfigError, InputDataError
-from tests.batch_data import break_session, fit_arrays, make_takes
+from tests.batch_data import break_session, cpu_seconds, fit_arrays, make_takes
 
 pytestmark = pytest.mark.slow
 
@@ -92,16 +92,12 @@ def test_a_killed_worker_is_retried(takes: Path, tmp_path: Path):
     session = shutil.copytree(takes / "take0", tmp_path / "take0")
     killed = []
 
-    def cpu_s(pid: int) -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def on_event(kind, index, payload):
         if kind == "start" and not killed:
             # Kill once it has worked 0.3 s of CPU (the fit takes over 1 s): mid-session, however busy the
             # machine; a worker forked from the fork server starts at once, so a wall-clock wait could miss it.
-            start, deadline = cpu_s(payload), time.time() + 30
-            while cpu_s(payload) - start < 0.3 and time.time() < deadline:
+            start, deadline = cpu_seconds(payload), time.time() + 30
+            while cpu_seconds(payload) - start < 0.3 and time.time() < deadline:
                 time.sleep(0.02)
             os.kill(payload, signal.SIGKILL)
             killed.append(payload)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from mocap.batch.runner import run_batch
 from mocap.cli import app
-from tests.batch_data import break_session, fit_arrays, make_takes
+from tests.batch_data import break_session, cpu_seconds, fit_arrays, make_takes
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -70,14 +70,19 @@ def test_broken_session_rerun_and_tasks_per_step(local_ray, takes: Path, tmp_pat
 
 
 def _kill_first_task(name: bytes, killed: list[int], stop: threading.Event) -> None:
-    """Kill the first Ray worker process whose title is ``ray::<name>`` (Ray titles a busy worker so)."""
+    """Kill the first Ray worker process whose title is ``ray::<name>`` (Ray titles a busy worker so) once it
+    has worked 0.3 s of CPU on it (the fit takes over 1 s): mid-session however busy the machine, and a worker of
+    a local Ray has the fit imported before the task starts, so a wall-clock wait could miss it."""
     while not stop.is_set() and not killed:
         for p in Path("/proc").glob("[0-9]*/cmdline"):
             try:
                 if p.read_bytes().startswith(b"ray::" + name):
-                    time.sleep(1.0)  # mid-session rather than while it imports
-                    os.kill(int(p.parent.name), signal.SIGKILL)
-                    killed.append(int(p.parent.name))
+                    pid = int(p.parent.name)
+                    start, deadline = cpu_seconds(pid), time.time() + 30
+                    while cpu_seconds(pid) - start < 0.3 and time.time() < deadline:
+                        time.sleep(0.02)
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
                     return
             except (OSError, ValueError):
                 continue
@@ -97,7 +102,8 @@ def test_a_killed_ray_worker_is_retried(local_ray, takes: Path, tmp_path: Path):
         killer.join()
     rec = res.records[0]
     assert killed, "the task finished before it could be killed"
-    # Retried by Ray (max_retries=1): whole outputs, no temporary file left behind.
+    # Retried by Ray (max_retries=1) on another worker: whole outputs, no temporary file left behind.
     assert rec.status == "ok", rec.error
+    assert rec.pid != killed[0]
     assert (session / "output" / "smpl.bvh").is_file()
     assert not [p for p in (session / "output").iterdir() if ".tmp" in p.name]

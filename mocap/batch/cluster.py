@@ -9,6 +9,7 @@ session's failure. Outputs are written atomically, so a retried session starts f
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +19,19 @@ from mocap.errors import MissingDependencyError
 
 #: Object store of a Ray this command starts: the records are a few kilobytes, Ray's default takes 30 % of RAM.
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024 ** 2
+
+#: Imported by each worker of a Ray this command starts as the worker starts (Ray's ``preload_python_modules``),
+#: while the driver is still connecting: torch, the fit and MediaPipe are in place when the first task lands
+#: instead of being imported by it (benchmarks/batch.py).
+LOCAL_PRELOAD = ["mocap.batch.preload"]
+
+#: What starts the daemons of a local Ray that a batch has no use for: the autoscaler monitor (a local Ray has a
+#: fixed size), the log monitor (it streams the workers' logs to the driver, and ``log_to_driver`` is off) and
+#: the dashboard's API server (jobs and state queries from outside; nothing outside knows this Ray). Each is a
+#: Python process importing Ray, 0.6-0.9 s of CPU while the workers start (``ray.init`` waits for the API
+#: server), and Ray 2.60 stops the GCS before the monitor, whose signal handler then waits on the dead GCS
+#: until Ray kills it a second later: every batch paid that second.
+UNUSED_DAEMONS = ("start_monitor", "start_log_monitor", "start_api_server")
 
 
 def _ray():
@@ -37,9 +51,30 @@ def connect(address: str | None, num_cpus: int | None = None):
     if address:
         ray.init(address=address, logging_level="WARNING", log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
-                 logging_level="WARNING", log_to_driver=False)
+        with _skipped(UNUSED_DAEMONS):
+            ray.init(num_cpus=num_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
+                     logging_level="WARNING", log_to_driver=False,
+                     _system_config={"preload_python_modules": LOCAL_PRELOAD})
     return ray
+
+
+@contextmanager
+def _skipped(methods: tuple[str, ...]):
+    """Ray's node ``methods`` do nothing while a local Ray starts: ``ray.init`` has no option for these daemons
+    (``ray start --no-monitor`` has one). Ray's internals: where they differ, Ray starts its daemons as usual."""
+    try:
+        from ray._private.node import Node
+
+        saved = {name: getattr(Node, name) for name in methods}
+    except (ImportError, AttributeError):
+        saved = {}
+    for name in saved:
+        setattr(Node, name, lambda self, *args, **kwargs: None)
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(Node, name, method)
 
 
 def _resources(ray) -> dict:
@@ -73,8 +108,18 @@ def run_ray(sessions: Sequence[Path], steps: tuple[str, ...], force: bool = Fals
             num_cpus: int | None = None, per: str = "session", on_event: OnEvent | None = None,
             retries: int = 1, labels: Sequence[str] | None = None) -> list[SessionRecord]:
     """Process ``sessions`` as Ray tasks, ``per`` ``"session"`` (one task runs all its steps) or ``"step"``
-    (one task per step, chained); records in input order."""
+    (one task per step, chained); records in input order. A Ray this call starts (or joins) is shut down (left)
+    when it returns; one already connected stays."""
+    ours = not _ray().is_initialized()
     ray = connect(address, num_cpus)
+    try:
+        return _run(ray, sessions, steps, force, per, on_event, retries, labels)
+    finally:
+        if ours:
+            shutdown()
+
+
+def _run(ray, sessions, steps, force, per, on_event, retries, labels) -> list[SessionRecord]:
     emit = on_event or (lambda kind, index, payload: None)
     labels = list(labels) if labels is not None else [str(s) for s in sessions]
     opts = {**_resources(ray), "max_retries": retries, "retry_exceptions": False}
@@ -112,6 +157,7 @@ def _get(ray, ref, label: str, retries: int) -> SessionRecord:
 
 
 def shutdown() -> None:
+    """Stop the local Ray this process started, or leave the cluster it joined."""
     ray = _ray()
     if ray.is_initialized():
         ray.shutdown()
