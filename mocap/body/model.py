@@ -56,7 +56,9 @@ class BodyModel(torch.nn.Module):
         with contextlib.redirect_stdout(io.StringIO()):
             self.layer = smplx.SMPLLayer(model_path=name, data_struct=struct, num_betas=NUM_BETAS, dtype=dtype)
         self.name, self.topology, self.gender = name, topology, gender
-        self.arrays = BodyArrays(data, name, topology, gender)  # the same file for torch-free code (exporters)
+        # The same file for torch-free code (exporters), without the pose blend shapes it never uses: 33 MB for
+        # the bundled body, already in the layer.
+        self.arrays = BodyArrays({k: v for k, v in data.items() if k != "posedirs"}, name, topology, gender)
         self.faces = np.asarray(data["f"], dtype=np.int64)
         J_reg = self.layer.J_regressor
         # Joints are linear in betas before the kinematic chain: regress once, reuse for every frame.

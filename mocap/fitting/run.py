@@ -21,6 +21,7 @@ from mocap import __version__
 from mocap.body.model import JOINT_NAMES, BodyModel, load_body
 from mocap.config import SessionConfig, load_config, read_yaml, to_dict
 from mocap.errors import ConfigError, FittingError, about, InputDataError, MissingDependencyError, MocapWarning, listing
+from mocap.fitting.chunks import by_frames
 from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.solver import BodyPoints
@@ -277,8 +278,9 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
 
 def _keypoint_positions(inp: Inputs, result: FitResult) -> np.ndarray:
     """``(F, K, 3)`` the fitted body's keypoints, metres (NaN for empty frames)."""
-    with torch.no_grad():
-        return BodyPoints(inp.body, inp.spec).of(result.params).double().numpy()
+    points, p = BodyPoints(inp.body, inp.spec), result.params
+    with torch.no_grad():  # by chunks of frames: posing a long take at once holds ~5 KB a frame
+        return by_frames(lambda f: points.of(p.index(f)).double().numpy(), len(p), np.zeros((0, len(points), 3)))
 
 
 def _fit_person(inp: Inputs, kp: Keypoints2D, previous: FitResult | None = None, changed: np.ndarray | None = None,
@@ -323,7 +325,8 @@ def fitted_sequence(result: FitResult, body: BodyModel, meta: dict) -> SmplSeque
         quality["view_reasons"] = result.view_reasons  # (F, V) codes, names in view_reason_names
         quality["view_reason_names"] = np.array(json.dumps(VIEW_REASONS))
         quality["person"] = np.int64(result.person)
-    return SmplSequence(poses=p.poses().detach().double().numpy(), trans=p.transl.detach().double().numpy(),
+    poses = by_frames(lambda f: p.index(f).poses().detach().double().numpy(), len(p), np.zeros((0, 72)))
+    return SmplSequence(poses=poses, trans=p.transl.detach().double().numpy(),
                         betas=result.betas.detach().double().numpy(), gender=body.gender, fps=result.fps,
                         surface_model=body.name, extra=quality, meta=meta)
 

@@ -18,6 +18,7 @@ from torch import Tensor
 from mocap.body.model import BodyModel
 from mocap.cameras import CameraRig
 from mocap.errors import FittingError, InputDataError
+from mocap.fitting.chunks import by_frames
 from mocap.fitting.config import FitConfig
 from mocap.fitting.gaps import finite_or_rest, interpolate, smooth
 from mocap.fitting.initialize import initialize
@@ -319,9 +320,11 @@ class TakeFit:
             self.flags[~valid] |= FLAGS["interpolated"]
         if cfg.smoothing.sigma_frames > 0:
             out = smooth(out, cfg.smoothing.sigma_frames)
-        px, _ = reprojection_error(self.points, self.cams, finite_or_rest(out), obs.uv, obs.conf)
-        px = torch.where(torch.isfinite(out.transl).all(-1)[:, None], px, torch.nan)
         F, V = obs.voting.shape
+        # by chunks of frames: the whole take's keypoints, projections and errors at once are ~10 KB a frame
+        px = by_frames(lambda f: reprojection_error(self.points, self.cams, finite_or_rest(out.index(f)), obs.uv[f],
+                                                    obs.conf[f])[0], F, torch.zeros(0, V))
+        px = torch.where(torch.isfinite(out.transl).all(-1)[:, None], px, torch.nan)
         diagnostics = _diagnostics(self.stats, F, V, cfg.iterations) if self.debug else {}
         return FitResult(out, self.betas, px.numpy(), obs.voting.numpy() & valid[:, None], self.flags,
                          tuple(self.kp.cameras), float(self.kp.fps), self.held, diagnostics, raw=self.out)
