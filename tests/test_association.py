@@ -9,7 +9,7 @@ from mocap.errors import ConfigError, FittingError
 from mocap.fitting.association import AssociationConfig, _ray_distance, cluster_frame, pair_distances
 from mocap.fitting.people import choose_people
 from mocap.fitting.swaps import swap_orders
-from mocap.fitting.tracking import DETECTION_STATUS, VIEW_REASONS, associate
+from mocap.fitting.tracking import DETECTION_STATUS, VIEW_REASONS, _centers, associate
 from mocap.io.keypoints_h5 import Detections2D
 from mocap.keypoint_formats import BLAZEPOSE33
 from mocap.synth.rig import ring_rig
@@ -102,6 +102,12 @@ def test_two_people_in_shuffled_slots_keep_their_ids(rig):
     n = next(iter(identity_map(assoc, truth)[0]))
     expected = np.stack([[cam.project(people[n, f]) for cam in rig] for f in range(F)])
     assert np.abs(kp.keypoints[..., :2] - expected).max() < 10  # 2 px noise
+    # Each person's centre near their walk (skeleton's median); the groups' centres triangulated together (a
+    # long take, chunks of 7) equal those triangulated one by one
+    assert np.nanmax(np.abs(assoc.centers[0, :, [0, 2]].T - np.median(people[n], 1)[:, [0, 2]])) < 0.05
+    groups = [(f, {v: int(p) for v, p in enumerate(np.argmax(truth[f] == m, -1))}) for f in range(F) for m in (0, 1)]
+    one_by_one = np.stack([_centers(det, rig, [g], AssociationConfig())[0] for g in groups])
+    np.testing.assert_array_equal(_centers(det, rig, groups, AssociationConfig(), chunk=7), one_by_one)
 
 
 def test_crossing_paths_keep_ids(rig):

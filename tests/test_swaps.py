@@ -84,6 +84,24 @@ def test_planted_swaps_are_found_and_undone(scene):
     np.testing.assert_array_equal(find_swaps(swapped, rig, BLAZEPOSE33, chunk=7), planted)
 
 
+def test_a_relabelling_changes_only_the_errors_of_the_points_it_moves(scene):
+    """Why the search triangulates only the moved points of each hypothesis: each point is solved on its own,
+    so relabelling a view's legs leaves every other point's errors as they were, bit for bit."""
+    from mocap.fitting.swaps import _errors
+    from mocap.fitting.triangulation import normalized_coordinates
+
+    rig, clean = scene
+    order = swap_orders(BLAZEPOSE33)[SWAPS.index("legs")]
+    xy = normalized_coordinates(rig, clean.keypoints[..., :2].astype(np.float64))
+    conf = clean.keypoints[..., 2].astype(np.float64)
+    xy_h, conf_h = xy.copy(), conf.copy()
+    xy_h[:, 2], conf_h[:, 2] = xy[:, 2][:, order], conf[:, 2][:, order]
+    before, after = _errors(rig, xy, conf, 0.3), _errors(rig, xy_h, conf_h, 0.3, chunk=7)
+    moved = order != np.arange(len(order))
+    np.testing.assert_array_equal(after[:, ~moved], before[:, ~moved])
+    assert (np.nanmean(after[:, moved], (0, 2)) > 2 * np.nanmean(before[:, moved], (0, 2))).all()  # a leg swapped
+
+
 def test_two_views_are_left_alone(scene):
     rig, clean = scene
     kp = clean.select(clean.cameras[:2])

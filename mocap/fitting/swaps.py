@@ -40,21 +40,29 @@ def swap_orders(names: tuple[str, ...]) -> np.ndarray:
     return np.stack([identity, mirror, only(_LEG_WORDS), only(_ARM_WORDS)])
 
 
-def _inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float, chunk: int = 1024) -> np.ndarray:
-    """How badly the views of each frame disagree, ``(F,)``: the keypoints are triangulated from all views
-    (no view rejected) and each detection's reprojection error, in metres at the point's depth and
-    capped at ``cap``, is averaged over the frame's detections. ``chunk`` frames at a time: a long take's
-    ``(F * K, V, 3)`` camera-frame points at once are hundreds of MB."""
-    return by_frames(lambda f: _frame_inconsistency(rig, xy[f], conf[f], cap), len(conf), np.zeros(0), chunk)
+def _errors(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float, chunk: int = 1024) -> np.ndarray:
+    """Each detection's disagreement with the other views, ``(F, K, V)`` metres at the point's depth, capped at
+    ``cap`` (NaN where not detected): the keypoints are triangulated from all views (no view rejected), each
+    point on its own. ``chunk`` frames at a time: a long take's ``(F * K, V, 3)`` camera-frame points at once
+    are hundreds of MB."""
+    return by_frames(lambda f: _frame_errors(rig, xy[f], conf[f], cap), len(conf), np.zeros((0,) + conf.shape[2:0:-1]),
+                     chunk)
 
 
-def _frame_inconsistency(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float) -> np.ndarray:
+def _frame_errors(rig: CameraRig, xy: np.ndarray, conf: np.ndarray, cap: float) -> np.ndarray:
     F, V, K = conf.shape
     X, _ = triangulate_normalized(rig, xy, conf, max_error=np.inf)  # (F, K, 3)
     err, in_front = depth_errors(rig, X.reshape(F * K, 3), xy.transpose(0, 2, 1, 3).reshape(F * K, V, 2))
     counted = (conf.transpose(0, 2, 1).reshape(F * K, V) > 0) & np.isfinite(err)
-    err = np.where(counted, np.where(in_front, np.minimum(err, cap), cap), 0.0)  # behind a camera: as bad as it gets
-    return err.reshape(F, K * V).sum(1) / np.maximum(counted.reshape(F, K * V).sum(1), 1)
+    err = np.where(in_front, np.minimum(err, cap), cap)  # behind a camera: as bad as it gets
+    return np.where(counted, err, np.nan).reshape(F, K, V)
+
+
+def _inconsistency(err: np.ndarray) -> np.ndarray:
+    """How badly the views of each frame disagree, ``(F,)``: the mean of the detections' `_errors`."""
+    n = (len(err), err.shape[1] * err.shape[2])
+    counted = ~np.isnan(err)
+    return np.where(counted, err, 0.0).reshape(n).sum(1) / np.maximum(counted.reshape(n).sum(1), 1)
 
 
 def find_swaps(keypoints: np.ndarray, rig: CameraRig, names: tuple[str, ...], min_confidence: float = 0.5,
@@ -92,14 +100,20 @@ def _find_swaps(kp: np.ndarray, rig: CameraRig, orders: np.ndarray, min_confiden
     xy = normalized_coordinates(rig, kp[..., :2])
     frames = np.arange(F)
     for _ in range(V):
-        current = _inconsistency(rig, xy[frames], conf[frames], cap)
-        frames, current = frames[current > min_gain], current[current > min_gain]  # the others cannot gain enough
+        err = _errors(rig, xy[frames], conf[frames], cap)
+        current = _inconsistency(err)
+        keep = current > min_gain  # the others cannot gain enough
+        frames, current, err = frames[keep], current[keep], err[keep]
         best, best_view, best_swap = current.copy(), np.zeros(len(frames), int), np.zeros(len(frames), int)
         for v in range(V):
             for s in range(1, len(orders)):
-                xy_h, conf_h = xy[frames], conf[frames]  # fancy indexing: copies
-                xy_h[:, v], conf_h[:, v] = xy_h[:, v][:, orders[s]], conf_h[:, v][:, orders[s]]
-                score = np.where(codes[frames, v] > 0, np.inf, _inconsistency(rig, xy_h, conf_h, cap))
+                # Only the points the relabelling moves triangulate differently (each point is solved on its own)
+                moved = np.flatnonzero(orders[s] != np.arange(K))
+                xy_h, conf_h = xy[frames][:, :, moved], conf[frames][:, :, moved]  # fancy indexing: copies
+                xy_h[:, v], conf_h[:, v] = xy[frames, v][:, orders[s, moved]], conf[frames, v][:, orders[s, moved]]
+                err_h = err.copy()
+                err_h[:, moved] = _errors(rig, xy_h, conf_h, cap)
+                score = np.where(codes[frames, v] > 0, np.inf, _inconsistency(err_h))
                 better = score < best
                 best[better], best_view[better], best_swap[better] = score[better], v, s
         accept = (best < ratio * current) & (current - best > min_gain)

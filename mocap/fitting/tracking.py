@@ -15,6 +15,7 @@ Shapes: ``F`` frames, ``V`` views, ``P`` detection slots per view, ``N`` people.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,16 +111,28 @@ class _Track:
 
 def _center(det: Detections2D, rig: CameraRig, f: int, group: dict[int, int], cfg: AssociationConfig) -> np.ndarray:
     """The median of the group's triangulated keypoints, ``(3,)``; NaN when none triangulates."""
+    return _centers(det, rig, [(f, group)], cfg)[0]
+
+
+def _centers(det: Detections2D, rig: CameraRig, groups: list[tuple[int, dict[int, int]]],
+             cfg: AssociationConfig, chunk: int = 1024) -> np.ndarray:
+    """`_center` of each (frame, group), ``(N, 3)``: triangulated together, ``chunk`` groups at a time (each
+    point is solved on its own, so the same numbers as one by one, at a small part of the cost)."""
     V, K = len(rig), len(det.names)
-    uv = np.full((1, V, K, 2), np.nan)
-    conf = np.zeros((1, V, K))
-    for v, p in group.items():
-        kp = det.keypoints[f, v, p].astype(np.float64)
-        good = np.nan_to_num(kp[:, 2]) >= cfg.min_confidence
-        uv[0, v, good], conf[0, v, good] = kp[good, :2], kp[good, 2]
-    X, _ = triangulate(rig, uv, conf, max_error=0.1)
-    X = X[0][np.isfinite(X[0]).all(-1)]
-    return np.median(X, 0) if len(X) else np.full(3, np.nan)
+    out = np.full((len(groups), 3), np.nan)
+    for s in range(0, len(groups), chunk):
+        part = groups[s:s + chunk]
+        uv, conf = np.full((len(part), V, K, 2), np.nan), np.zeros((len(part), V, K))
+        for n, (f, group) in enumerate(part):
+            for v, p in group.items():
+                kp = det.keypoints[f, v, p].astype(np.float64)
+                good = np.nan_to_num(kp[:, 2]) >= cfg.min_confidence
+                uv[n, v, good], conf[n, v, good] = kp[good, :2], kp[good, 2]
+        X, _ = triangulate(rig, uv, conf, max_error=0.1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a group none of whose points triangulates: NaN
+            out[s:s + len(part)] = np.nanmedian(X, 1)
+    return out
 
 
 def _merge_close(det, rig, f, groups, centers, cfg):
@@ -146,12 +159,13 @@ def _frame_groups(det: Detections2D, rig: CameraRig, cfg: AssociationConfig):
     """Per frame: the groups of views (``{view: slot}``) and their centres ``(3,)``."""
     dist = pair_distances(det, rig, cfg)
     ok = usable(det, cfg)
+    groups = [cluster_frame(dist[f], ok[f], cfg.max_ray_distance) for f in range(det.num_frames)]
+    flat = [(f, g) for f, frame in enumerate(groups) for g in frame]
+    centers = iter(_centers(det, rig, flat, cfg))
     out = []
-    for f in range(det.num_frames):
-        groups = cluster_frame(dist[f], ok[f], cfg.max_ray_distance)
-        centers = [_center(det, rig, f, g, cfg) for g in groups]
-        keep = [i for i, c in enumerate(centers) if np.isfinite(c).all()]
-        out.append(_merge_close(det, rig, f, [groups[i] for i in keep], [centers[i] for i in keep], cfg))
+    for f, frame in enumerate(groups):
+        found = [(g, c) for g, c in ((g, next(centers)) for g in frame) if np.isfinite(c).all()]
+        out.append(_merge_close(det, rig, f, [g for g, _ in found], [c for _, c in found], cfg))
     return out
 
 
