@@ -9,7 +9,7 @@ from mocap.errors import ConfigError, FittingError
 from mocap.fitting.association import AssociationConfig, _ray_distance, cluster_frame, pair_distances
 from mocap.fitting.people import choose_people
 from mocap.fitting.swaps import swap_orders
-from mocap.fitting.tracking import DETECTION_STATUS, VIEW_REASONS, _centers, associate
+from mocap.fitting.tracking import DETECTION_STATUS, VIEW_REASONS, _centers, _link, _stitch, associate
 from mocap.io.keypoints_h5 import Detections2D
 from mocap.keypoint_formats import BLAZEPOSE33
 from mocap.synth.rig import ring_rig
@@ -233,3 +233,31 @@ def test_choose_people_orders_and_checks(rig):
 def test_config_defaults_documented():
     cfg = AssociationConfig()
     assert 0 < cfg.max_ray_distance < cfg.merge_distance < 1
+
+
+def test_a_person_split_by_a_chance_group_is_stitched_back():
+    """A chance pair of views beside a person starts a second track, and the person's groups, whose centre
+    moves 0.3 m with or without one view, then alternate between the two tracks (the real two-person sample's
+    man): stitching makes them one track again, and the other person, seen in the same frames, stays apart."""
+    cfg = AssociationConfig()
+    at = lambda x: np.array([x, 1.0, 0.0])  # noqa: E731
+    per_frame = []
+    for f in range(30):
+        groups, centers = [{0: 1, 1: 1, 2: 1, 3: 0}], [at(2.0)]  # the other person, every frame
+        if f < 10 or f % 2 == 0:
+            groups.append({0: 0, 1: 0, 2: 0, 3: 1}), centers.append(at(0.0))
+        else:
+            groups.append({0: 0, 1: 0, 3: 1}), centers.append(at(0.3))
+        if f == 10:
+            groups[1] = {0: 0, 2: 0, 3: 1}
+            groups.append({1: 0, 2: 1}), centers.append(at(0.25))  # the chance pair
+        per_frame.append((groups, centers))
+    split = _link(per_frame, cfg, 60.0)
+    assert len(split) == 3  # the failure this guards against
+    tracks = _stitch(split, cfg, 60.0)
+    assert len(tracks) == 2
+    person = next(t for t in tracks if abs(t.centers[0][0]) < 1)
+    assert person.frames == list(range(30))
+    assert person.groups[10] == {0: 0, 2: 0, 3: 1}  # in the shared frame, the group of more views
+    other = next(t for t in tracks if t is not person)
+    assert other.frames == list(range(30)) and all(c[0] == 2.0 for c in other.centers)

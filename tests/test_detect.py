@@ -247,7 +247,7 @@ def test_cli_masks_and_max_people_reach_the_file(session):
     with h5py.File(path) as f:
         assert "masks" not in f["cam1"]
         meta = kh5.read_view_meta(path)[1]["cam1"]
-    assert meta["max_people"] == 2 and meta["masks"] is False and meta["graph"] == "tasks-pose-landmarker"
+    assert meta["max_people"] == 2 and meta["masks"] is False and meta["graph"] == "tasks-finder+legacy-pose-crops"
     r = runner.invoke(app, ["detect", str(session), "--max-people", "0"])
     assert r.exit_code == 2 and "--max-people must be at least 1" in r.output
 

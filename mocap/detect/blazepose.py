@@ -2,8 +2,8 @@
 
 Two graphs, both offline with the models inside the mediapipe wheel (model_complexity=1; 0 and 2 would
 download their model at run time, so they are refused unless their model file is already installed):
-- several people (the default, ``max_people`` > 1): MediaPipe's Tasks PoseLandmarker in video mode
-  (`mocap.detect.people`), which tracks each person and looks for new ones;
+- several people (the default, ``max_people`` > 1): MediaPipe's Tasks PoseLandmarker finds people, and each
+  is tracked on a crop by a one-person graph (`mocap.detect.people`, `mocap.detect.tracker`);
 - one person (``max_people`` = 1): the legacy ``mediapipe.solutions.pose`` graph in video (tracking) mode,
   the detector mocap used before it found several people.
 Both can return each person's segmentation mask, stored cropped to the person (`mocap.detect.masks`).
@@ -42,7 +42,7 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DetectorConfig:
     model_complexity: int = 1
-    smooth_landmarks: bool = True  # legacy one-person graph only (the Tasks graph always smooths in video mode)
+    smooth_landmarks: bool = False  # the legacy one-person graph's landmark filter (its lag costs accuracy, people.CropGraph)
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     max_people: int = 4  # people per view and frame; 1 = the legacy one-person graph
@@ -54,7 +54,7 @@ class DetectorConfig:
         import mediapipe
 
         return {"detector": "mediapipe-blazepose", "detector_version": mediapipe.__version__,
-                "graph": "legacy-pose" if self.max_people == 1 else "tasks-pose-landmarker",
+                "graph": "legacy-pose" if self.max_people == 1 else "tasks-finder+legacy-pose-crops",
                 "model_complexity": self.model_complexity, "max_people": self.max_people,
                 "smooth_landmarks": self.smooth_landmarks, "min_detection_confidence": self.min_detection_confidence,
                 "min_tracking_confidence": self.min_tracking_confidence, "masks": self.masks,
@@ -158,7 +158,6 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
     info = probe(path, exact=False)  # the header's count, checked below by decoding every frame
     F = info.frames if stop is None else stop
     W, H = info.width, info.height
-    fps = info.fps if info.fps and info.fps > 0 else 30.0
     with _quiet_stderr():
         if config.max_people == 1:
             graph = mp.solutions.pose.Pose(
@@ -170,7 +169,7 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
         else:
             from mocap.detect.tracker import PeopleTracker
 
-            graph = frame_fn = PeopleTracker((W, H), fps, config.max_people, config.masks,
+            graph = frame_fn = PeopleTracker((W, H), config.max_people, config.masks,
                                              config.min_detection_confidence, config.min_tracking_confidence,
                                              config.detect_every)
         with graph:

@@ -3,8 +3,9 @@
 The models are the two that ship inside the mediapipe wheel (``modules/pose_detection/pose_detection.tflite``,
 ``modules/pose_landmark/pose_landmark_full.tflite``), run by MediaPipe's own Tasks ``PoseLandmarker``: the
 SSD person detector (anchor decoding, non-maximum suppression, the ROI rotated by the hip-centre to
-shoulder keypoints), the landmark model on each person's ROI, and in video mode tracking (each person's
-landmarks give the next frame's ROI). `mocap.detect.tracker` drives these graphs for several people.
+shoulder keypoints), the landmark model on each person's ROI, to find people; each person found is then
+tracked on a crop around them by `CropGraph` (the legacy graph, whose landmarks give the next frame's ROI).
+`mocap.detect.tracker` drives these graphs for several people.
 The Tasks API wants a model bundle whose models carry TFLite metadata
 (the input's normalisation); the wheel's models carry none, so `model_bundle` writes it with the wheel's
 own metadata writer, in memory (nothing is downloaded or written to disk). The normalisation is the
@@ -56,17 +57,50 @@ def model_bundle() -> bytes:
     return buf.getvalue()
 
 
-def landmarker(num_poses: int, masks: bool, min_detection: float, min_tracking: float, video: bool = True):
-    """A PoseLandmarker in video (tracking) or image mode; close it when done."""
+def landmarker(num_poses: int, masks: bool, min_detection: float, min_tracking: float):
+    """An image-mode PoseLandmarker (finding people in a still frame); close it when done."""
     from mediapipe.tasks.python import BaseOptions, vision
 
     with _lock:  # the bundle is built once, not raced by the views' threads
         bundle = model_bundle()
     options = vision.PoseLandmarkerOptions(
-        base_options=BaseOptions(model_asset_buffer=bundle), running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
+        base_options=BaseOptions(model_asset_buffer=bundle), running_mode=vision.RunningMode.IMAGE,
         num_poses=num_poses, output_segmentation_masks=masks, min_pose_detection_confidence=min_detection,
         min_pose_presence_confidence=min_detection, min_tracking_confidence=min_tracking)
     return vision.PoseLandmarker.create_from_options(options)
+
+
+class CropGraph:
+    """One person's BlazePose on crops around them: the legacy ``solutions.pose`` graph in tracking mode (each
+    frame's ROI from the last landmarks, the detector only when the person is lost) with its landmark filter off.
+
+    Not PoseLandmarker: in video mode it always filters a single person's landmarks, and the filter's lag makes
+    the views disagree. On the Pose2Sim sample, leave-one-view-out error was 27.6 px with PoseLandmarker on the
+    crops and 23.8 px with this graph (`benchmarks/real_lovo.py`, silhouettes off); the fit's temporal prior
+    smooths in 3D instead, without lag."""
+
+    def __init__(self, masks: bool, min_detection: float, min_tracking: float, complexity: int = 1):
+        try:
+            import mediapipe as mp
+        except ImportError:
+            raise MissingDependencyError("mediapipe is not installed; pip install mediapipe==0.10.21") from None
+        self.masks = masks
+        self.pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=complexity, smooth_landmarks=False,
+                                           enable_segmentation=masks, smooth_segmentation=False,
+                                           min_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
+
+    def __call__(self, crop: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """RGB crop ``(S, S, 3)`` uint8 -> landmarks ``(33, 3)`` (x, y normalised to the crop, visibility) or None
+        when the person is lost, and their mask ``(S, S)`` float in [0, 1] (None without masks)."""
+        result = self.pose.process(crop)
+        if result.pose_landmarks is None:
+            return None, None
+        kp = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float64)
+        mask = result.segmentation_mask if self.masks else None
+        return kp, None if mask is None else np.asarray(mask, dtype=np.float32)
+
+    def close(self) -> None:
+        self.pose.close()
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,8 +11,8 @@ So tracking is done as BlazePose does it for one person, once per person:
   (overlapping; a person up to 60 % of the short side tall lies whole inside one); people it finds
   that no track holds start a track;
 - tracking: a track crops the frame around its person (a square 1.5 x the landmarks' longer side, at
-  CROP x CROP pixels) and runs a video-mode PoseLandmarker for one person on it, which keeps its ROI
-  from the last landmarks and runs its detector only when it lost the person; the next crop follows the
+  CROP x CROP pixels) and runs a one-person graph on it (`CropGraph`, no landmark filter), which keeps its
+  ROI from the last landmarks and runs its detector only when it lost the person; the next crop follows the
   landmarks. The person's segmentation mask comes from the same graph, at the crop's resolution.
 - two tracks on one person (people crossing) are merged: the less confident reading is dropped.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mocap.detect.crops import box_from_keypoints, crop_image
-from mocap.detect.people import same_person, duplicates, landmarker
+from mocap.detect.people import CropGraph, same_person, duplicates, landmarker
 
 CROP = 512  # pixels of a track's square crop (the landmark model then sees 256 x 256 of it)
 RECROP = 0.1  # a crop moves when the person's centre or size moves by this fraction of its side
@@ -39,7 +39,7 @@ NEW_OFFSET = 0.2  # a found person is new when their keypoints lie this far (x b
 @dataclass
 class _Track:
     slot: int
-    graph: object  # video-mode PoseLandmarker, one person
+    graph: CropGraph
     keypoints: np.ndarray = field(default=None)  # (33, 3) image pixels, last frame
     crop: tuple | None = None  # (centre (2,), side) of the crop in frame pixels
 
@@ -78,7 +78,7 @@ def _crop_box(M: np.ndarray, res: int) -> np.ndarray:
 
 def _follow_crop(crop: tuple | None, box: np.ndarray) -> tuple[np.ndarray, float]:
     """The crop (centre, side) for a person's landmark box: the last crop while the person stays well inside
-    it, else a new one around them. A still crop keeps the graph's landmark filter in one frame of reference
+    it, else a new one around them. A still crop keeps the graph's ROI tracking in one frame of reference
     (a crop that followed every landmark's jitter fed the jitter back)."""
     centre = (box[:2] + box[2:]) / 2
     side = CROP_MARGIN * max(box[2] - box[0], box[3] - box[1], 16.0)
@@ -103,15 +103,14 @@ class PeopleTracker:
     """Call with (RGB frame ``(H, W, 3)`` uint8, frame index) -> keypoints ``(P, 33, 3)``, scores ``(P,)``,
     masks as (map, frame box it covers) per person or [], slots ``(P,)``."""
 
-    def __init__(self, size: tuple[int, int], fps: float, max_people: int, masks: bool, min_detection: float,
+    def __init__(self, size: tuple[int, int], max_people: int, masks: bool, min_detection: float,
                  min_tracking: float, detect_every: int):
         self.W, self.H = size
-        self.fps, self.max_people, self.masks, self.detect_every = fps, max_people, masks, detect_every
+        self.max_people, self.masks, self.detect_every = max_people, masks, detect_every
         self.options = (min_detection, min_tracking)
-        self.finder = landmarker(max_people, False, min_detection, min_tracking, video=False)
+        self.finder = landmarker(max_people, False, min_detection, min_tracking)
         self.tracks: list[_Track] = []
         self.lost = True
-        self.last_ts = -1
 
     def __enter__(self):
         return self
@@ -122,11 +121,9 @@ class PeopleTracker:
         self.finder.close()
 
     def __call__(self, frame: np.ndarray, f: int):
-        ts = max(self.last_ts + 1, int(round(f * 1000.0 / self.fps)))
-        self.last_ts = ts
         results = {}
         for track in list(self.tracks):
-            got = self._follow(track, frame, ts)
+            got = self._follow(track, frame)
             if got is None:
                 self._end(track)
             else:
@@ -138,19 +135,17 @@ class PeopleTracker:
             for i, kp in enumerate(found):
                 if len(self.tracks) >= self.max_people:
                     break
-                self._start(kp, frame, ts, results, found[i + 1:])
+                self._start(kp, frame, results, found[i + 1:])
         slots = sorted(results)
         kp = np.array([results[s][0] for s in slots]).reshape(-1, 33, 3)
         maps = [results[s][1] or (None, None) for s in slots] if self.masks else []
         return kp, kp[..., 2].mean(-1), maps, np.array(slots, int)
 
-    def _follow(self, track: _Track, frame: np.ndarray, ts: int, hide: list[np.ndarray] = ()):
+    def _follow(self, track: _Track, frame: np.ndarray, hide: list[np.ndarray] = ()):
         """The track's person in this frame: (keypoints (33, 3), (mask, box) or None), or None when lost.
 
         ``hide``: keypoints ``(33, 3)`` of other people, blacked out of the crop (outside this person's box)
         so that a new track's detector finds its own person, not a more confident neighbour."""
-        import mediapipe as mp
-
         box = box_from_keypoints(track.keypoints, 0.0)
         centre, side = _follow_crop(track.crop, box)
         track.crop = (centre, side)
@@ -160,15 +155,12 @@ class PeopleTracker:
             for other in box_from_keypoints(np.array(hide), 0.0):
                 _fill(crop, other, M)
             _fill(crop, box, M, keep)
-        result = track.graph.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop), ts)
-        if not result.pose_landmarks:
+        landmarks, mask = track.graph(crop)
+        if landmarks is None:
             return None
-        kp = to_frame(_landmarks(result)[0], M, (CROP, CROP))
+        kp = to_frame(landmarks, M, (CROP, CROP))
         track.keypoints = kp
-        mask = None
-        if self.masks and result.segmentation_masks:
-            mask = (result.segmentation_masks[0].numpy_view().copy(), _crop_box(M, CROP))
-        return kp, mask
+        return kp, None if mask is None else (mask, _crop_box(M, CROP))
 
     def _find(self, frame: np.ndarray) -> list[np.ndarray]:
         """People the finder sees in the frame and its tiles that no track holds, most confident first."""
@@ -194,11 +186,11 @@ class PeopleTracker:
         boxes = box_from_keypoints(np.stack([a, b]), 0.0)
         return same_person(a, b, boxes[0], boxes[1], offset, 0.7)
 
-    def _start(self, kp: np.ndarray, frame: np.ndarray, ts: int, results: dict, others: list[np.ndarray]) -> None:
+    def _start(self, kp: np.ndarray, frame: np.ndarray, results: dict, others: list[np.ndarray]) -> None:
         used = {t.slot for t in self.tracks}
         slot = next(s for s in range(self.max_people + 1) if s not in used)
-        track = _Track(slot, landmarker(1, self.masks, *self.options, video=True), kp)
-        got = self._follow(track, frame, ts, [r[0] for r in results.values()] + others)
+        track = _Track(slot, CropGraph(self.masks, *self.options), kp)
+        got = self._follow(track, frame, [r[0] for r in results.values()] + others)
         if got is not None and any(self._same(got[0], r[0], 0.1) for r in results.values()):
             track.graph.close()  # it locked onto someone tracked
             return

@@ -7,7 +7,8 @@ and each group's centre, gated by how far a person can walk since the track was 
 because the height of the centre follows which keypoints the views see (on the real two-person sample it moves
 by up to 0.6 m when the legs are hidden), while people stand apart on the floor; so people crossing keep their ids, and a person
 hidden from every view for a moment keeps theirs. A group no track takes starts a track; a track unseen for
-``max_gap`` seconds ends. Tracks shorter than ``min_track_frames`` are dropped. Ids are numbered by how much
+``max_gap`` seconds ends. Tracks shorter than ``min_track_frames`` are dropped, and two tracks that are one
+person followed twice (a chance group of two views started the second, `_stitch`) are joined. Ids are numbered by how much
 they are seen (views times frames), so person 0 is the main subject by default.
 
 Shapes: ``F`` frames, ``V`` views, ``P`` detection slots per view, ``N`` people.
@@ -196,11 +197,55 @@ def _link(per_frame, cfg: AssociationConfig, fps: float) -> list[_Track]:
     return [t for t in tracks if len(t.frames) >= min(cfg.min_track_frames, seen)]
 
 
+def _stitch(tracks: list[_Track], cfg: AssociationConfig, fps: float, near: int = 3) -> list[_Track]:
+    """Join tracks that are one person followed twice. A chance group of two views beside a person starts a
+    second track, and the person's groups can then alternate between the two: on the real two-person sample
+    the man's centre moves 0.3 m with or without the view whose detection of him is half the woman's, so each
+    track took the groups nearer its own last centre. Two tracks are one when they share at most two frames
+    (or 5 % of the shorter) and, wherever one is seen within ``near`` frames of the other, their centres lie
+    within the tracking gate along the floor. In a shared frame the group of more views is kept."""
+    out: list[_Track] = []
+    for t in sorted(tracks, key=lambda t: -len(t.frames)):
+        kept = next((k for k in out if _one_person(k, t, cfg, fps, near)), None)
+        if kept is None:
+            out.append(t)
+        else:
+            _absorb(kept, t)
+    return out
+
+
+def _one_person(a: _Track, b: _Track, cfg: AssociationConfig, fps: float, near: int) -> bool:
+    if len(set(a.frames) & set(b.frames)) > max(2, 0.05 * min(len(a.frames), len(b.frames))):
+        return False
+    fa, ca = np.array(a.frames), np.array(a.centers)[:, [0, 2]]
+    pairs = 0
+    for f, c in zip(b.frames, b.centers):
+        i = int(np.argmin(np.abs(fa - f)))
+        dt = abs(int(fa[i]) - f)
+        if dt > near:
+            continue
+        pairs += 1
+        if not np.linalg.norm(c[[0, 2]] - ca[i]) < cfg.gate + cfg.max_speed * dt / fps:
+            return False
+    return pairs >= min(3, len(b.frames))
+
+
+def _absorb(a: _Track, b: _Track) -> None:
+    """Track ``a`` takes ``b``'s frames; where both have one, the group of more views."""
+    by_frame = {f: (g, c) for f, g, c in zip(a.frames, a.groups, a.centers)}
+    for f, g, c in zip(b.frames, b.groups, b.centers):
+        if f not in by_frame or len(g) > len(by_frame[f][0]):
+            by_frame[f] = (g, c)
+    a.frames = sorted(by_frame)
+    a.groups = [by_frame[f][0] for f in a.frames]
+    a.centers = [by_frame[f][1] for f in a.frames]
+
+
 def associate(det: Detections2D, rig: CameraRig, cfg: AssociationConfig = AssociationConfig()) -> Association:
     """Find the people of ``det`` (views in ``rig``'s order) and give each a track over the frames."""
     if tuple(det.cameras) != tuple(rig.names):
         raise ValueError(f"detections cameras {det.cameras} do not match the rig's {tuple(rig.names)}")
-    tracks = _link(_frame_groups(det, rig, cfg), cfg, det.fps)
+    tracks = _stitch(_link(_frame_groups(det, rig, cfg), cfg, det.fps), cfg, det.fps)
     tracks.sort(key=lambda t: (-sum(len(g) for g in t.groups), t.frames[0]))
     F, V, P = det.scores.shape
     person = np.full((F, V, P), -1, np.int64)
