@@ -76,8 +76,8 @@ class CropGraph:
 
     Not PoseLandmarker: in video mode it always filters a single person's landmarks, and the filter's lag makes
     the views disagree. On the Pose2Sim sample, leave-one-view-out error was 27.6 px with PoseLandmarker on the
-    crops and 23.8 px with this graph (`benchmarks/real_lovo.py`, silhouettes off); the fit's temporal prior
-    smooths in 3D instead, without lag."""
+    crops and 25.6 px with this graph (the same fit, silhouettes off); the fit's temporal prior smooths in 3D
+    instead, without lag."""
 
     def __init__(self, masks: bool, min_detection: float, min_tracking: float, complexity: int = 1):
         try:
