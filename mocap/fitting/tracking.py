@@ -218,16 +218,14 @@ def _one_person(a: _Track, b: _Track, cfg: AssociationConfig, fps: float, near: 
     if len(set(a.frames) & set(b.frames)) > max(2, 0.05 * min(len(a.frames), len(b.frames))):
         return False
     fa, ca = np.array(a.frames), np.array(a.centers)[:, [0, 2]]
-    pairs = 0
-    for f, c in zip(b.frames, b.centers):
-        i = int(np.argmin(np.abs(fa - f)))
-        dt = abs(int(fa[i]) - f)
-        if dt > near:
-            continue
-        pairs += 1
-        if not np.linalg.norm(c[[0, 2]] - ca[i]) < cfg.gate + cfg.max_speed * dt / fps:
-            return False
-    return pairs >= min(3, len(b.frames))
+    fb, cb = np.array(b.frames), np.array(b.centers)[:, [0, 2]]
+    right = np.clip(np.searchsorted(fa, fb), 0, len(fa) - 1)  # a's frames are in order: its nearest to each of b's
+    left = np.clip(right - 1, 0, len(fa) - 1)
+    i = np.where(np.abs(fa[left] - fb) <= np.abs(fa[right] - fb), left, right)
+    dt = np.abs(fa[i] - fb)
+    meet = dt <= near
+    apart = np.linalg.norm(cb[meet] - ca[i[meet]], axis=-1)
+    return bool(meet.sum() >= min(3, len(fb)) and (apart < cfg.gate + cfg.max_speed * dt[meet] / fps).all())
 
 
 def _absorb(a: _Track, b: _Track) -> None:
