@@ -286,10 +286,9 @@ class TakeFit:
             self.flags[idx[0]] |= FLAGS["reinitialized"]
         return init if given is None else given[0] if init is None else given[0].where(given[1], init)
 
-    def fit(self, idx: np.ndarray, p: BodyParams, iterations: int | None = None) -> None:
-        """Refine frames ``idx`` from ``p`` (``iterations``, default the config's) and keep the result."""
-        t, cfg = torch.as_tensor(idx), self.cfg if iterations is None else self.cfg.replace(iterations=iterations)
-        obs = self.obs
+    def fit(self, idx: np.ndarray, p: BodyParams) -> None:
+        """Refine frames ``idx`` from ``p`` and keep the result."""
+        t, cfg, obs = torch.as_tensor(idx), self.cfg, self.obs
         batch_stats: list[IterationStats] | None = [] if self.debug else None
         window = Window(t, float(self.kp.fps), *self.anchor)
         p = refine(self.points, self.cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats,

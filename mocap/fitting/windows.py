@@ -49,13 +49,13 @@ def refit_windows(previous: FitResult, kp: Keypoints2D, rig: CameraRig, body: Bo
         reshaped = float((rest[0] - rest[1]).norm(dim=-1).max()) > SAME_SHAPE
         was_valid = (previous.flags & FLAGS["too_few_views"]) == 0
         old = list(batches(np.flatnonzero(was_valid), cfg.batch_size))
+        # with a new shape, kept windows' root joints are put in place (the shift is 0, to float rounding, for the same one)
+        same = torch.equal(take.betas, previous.betas)
         left = 0
         for b, idx in enumerate(batches(take.frames, cfg.batch_size)):
             left = MARGIN + 1 if changed[idx].any() else left
             if b < len(old) and np.array_equal(old[b], idx) and not reshaped and left == 0:
                 take.flags[idx] |= previous.flags[idx] & _KEPT
-                # with a new shape, root joints in place (the shift is 0, to float rounding, for the same one)
-                same = torch.equal(take.betas, previous.betas)
                 take.keep(idx, previous.raw.index(torch.as_tensor(idx)) if same else take.start(idx, previous.raw))
             else:
                 take.fit(idx, take.start(idx))
