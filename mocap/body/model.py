@@ -66,6 +66,8 @@ class BodyModel(torch.nn.Module):
         self.register_buffer("J_shapedirs", torch.einsum("jv,vcb->jcb", J_reg, self.layer.shapedirs), persistent=False)
         self.register_buffer("parents", torch.tensor(PARENTS, dtype=torch.long), persistent=False)
         self.has_posedirs = bool(torch.any(self.layer.posedirs != 0))
+        if not self.has_posedirs:  # the bundled body has none: one zero seen everywhere, not 32 MB of zeros
+            self.layer.posedirs = torch.zeros((), dtype=dtype).expand(self.layer.posedirs.shape)
 
     @property
     def num_vertices(self) -> int:
