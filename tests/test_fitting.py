@@ -6,7 +6,7 @@ from tests.fitting_data import body_spec, joints_spec, keypoints, motion, ring_r
 from mocap.body.model import load_body
 from mocap.fitting.config import FitConfig, SmoothingConfig, load_pipeline
 from mocap.fitting.params import BodyParams
-from mocap.fitting.gaps import smooth
+from mocap.fitting.gaps import interpolate, smooth
 from mocap.fitting.sequence import FLAGS, fit_sequence
 from mocap.fitting.solver import BodyPoints
 from mocap.fitting.swaps import SWAPS, swap_orders
@@ -112,6 +112,55 @@ def test_smoothing_keeps_constant_and_reduces_jitter():
     whole, parts = smooth(gappy, 1.5), smooth(gappy, 1.5, chunk=4)
     torch.testing.assert_close(parts.rotations, whole.rotations, atol=0, rtol=0, equal_nan=True)
     torch.testing.assert_close(parts.transl, whole.transl, atol=0, rtol=0, equal_nan=True)
+
+
+def _slerp_every_frame(p, valid):
+    """The interpolation computed for every frame at once (what `interpolate` did before it computed the
+    invalid frames only): a second implementation to compare with."""
+    from mocap.rotations import matrix_to_axis_angle
+
+    good, t = np.flatnonzero(valid), np.arange(len(valid))
+    right = np.clip(np.searchsorted(good, t), 0, len(good) - 1)
+    left = np.where(good[right] <= t, right, np.clip(right - 1, 0, len(good) - 1))
+    i0, i1 = torch.as_tensor(good[left]), torch.as_tensor(good[right])
+    alpha = torch.as_tensor(np.clip((t - good[left]) / (good[right] - good[left]).clip(min=1), 0, 1), dtype=p.transl.dtype)
+    rot = p.rotations
+    rel = matrix_to_axis_angle(rot[i0].transpose(-1, -2) @ rot[i1])
+    return (rot[i0] @ axis_angle_to_matrix(alpha[:, None, None] * rel),
+            p.transl[i0] + alpha[:, None] * (p.transl[i1] - p.transl[i0]))
+
+
+def test_interpolation_fills_only_the_gaps_with_the_same_numbers():
+    g = torch.Generator().manual_seed(2)
+    n = 40
+    p = BodyParams.from_rotations(axis_angle_to_matrix(torch.cumsum(0.1 * torch.randn(n, 24, 3, generator=g), 0)),
+                                  torch.zeros(10).expand(n, 10), torch.randn(n, 3, generator=g))
+    valid = np.ones(n, bool)
+    valid[[0, 1, 7, 8, 9, 20, 39]] = False  # before the first, inside, alone, after the last
+    nan = torch.where(torch.as_tensor(valid)[:, None, None, None], p.rotations, torch.nan)
+    gappy = BodyParams.from_rotations(nan, p.betas, torch.where(torch.as_tensor(valid)[:, None], p.transl, torch.nan))
+    filled = interpolate(gappy, valid)
+    rot, transl = _slerp_every_frame(gappy, valid)
+    torch.testing.assert_close(filled.rotations, rot, atol=0, rtol=0)
+    torch.testing.assert_close(filled.transl, transl, atol=0, rtol=0)
+    assert torch.equal(filled.rotations[valid], p.rotations[valid]) and torch.equal(filled.transl[valid], p.transl[valid])
+    assert torch.equal(interpolate(p, np.ones(n, bool)).rotations, p.rotations)  # nothing to fill
+
+
+def test_observations_in_chunks_are_the_same(scene, monkeypatch):
+    """A long take's confident detections are converted a chunk of frames at a time (memory): same tensors."""
+    import mocap.fitting.sequence as sequence
+
+    body, spec, rig, truth, kp = scene
+    kp = type(kp)(**{**kp.__dict__, "keypoints": kp.keypoints.copy()})
+    kp.keypoints[3, 1, 2] = np.nan
+    kp.keypoints[4, 0, :, 2] = 0.1  # below the confidence threshold
+    points, cfg = BodyPoints(body, spec), FitConfig()
+    whole = sequence._observations(kp, rig, points, cfg)
+    monkeypatch.setattr(sequence, "_CHUNK", 3)
+    parts = sequence._observations(kp, rig, points, cfg)
+    assert torch.equal(parts.uv, whole.uv) and torch.equal(parts.conf, whole.conf)
+    assert torch.equal(parts.voting, whole.voting) and parts.conf[4, 0].eq(0).all() and parts.conf[3, 1, 2] == 0
 
 
 def test_select_views_prefers_detections_and_spread():

@@ -223,6 +223,7 @@ def test_far_keypoints_flags_a_leg_on_another_person():
     far = far_keypoints(X, kp, rig, 0.25)
     assert far[1, 1, 2] and far.sum() == 1
     assert not far_keypoints(X, kp, rig, 0.6).any()
+    assert np.array_equal(far_keypoints(X, kp, rig, 0.25, chunk=1), far)  # a frame at a time (a long take's memory)
 
     def fit(k, *previous):  # a perfect body whatever the detections: the keypoint is dropped once, then nothing is left
         err = np.full((2, 3), 5.0)

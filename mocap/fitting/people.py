@@ -89,24 +89,28 @@ def far_views(result: FitResult, rig: CameraRig, max_error: float) -> np.ndarray
         return (err > max_error) & (err > 3 * others) & result.views_used
 
 
-def without_views(kp: Keypoints2D, drop: np.ndarray) -> Keypoints2D:
-    """``kp`` with the detections of ``drop`` ``(F, V)`` removed."""
-    keypoints = np.where(drop[..., None, None], np.nan, kp.keypoints)
-    return dataclasses.replace(kp, keypoints=keypoints, detected=kp.detected & ~drop)
+def without_views(kp: Keypoints2D, drop: np.ndarray, keypoints: np.ndarray | None = None) -> Keypoints2D:
+    """``kp`` with the detections of ``drop`` ``(F, V)`` removed, and the keypoints of ``keypoints``
+    ``(F, V, K)`` (one copy of the detections, ~28 MB for 18,000 frames x 4 views x 33 keypoints)."""
+    gone = drop[..., None] if keypoints is None else drop[..., None] | keypoints
+    return dataclasses.replace(kp, keypoints=np.where(gone[..., None], np.nan, kp.keypoints),
+                               detected=kp.detected & ~drop)
 
 
 def far_keypoints(X: np.ndarray, kp: Keypoints2D, rig: CameraRig, max_error: float,
-                  min_confidence: float = 0.5) -> np.ndarray:
+                  min_confidence: float = 0.5, chunk: int = 1024) -> np.ndarray:
     """``(F, V, K)`` confident detected keypoints farther than ``max_error`` (metres at the keypoint's depth)
     from the fitted body's ``X`` ``(F, K, 3)`` (NaN frames: nothing flagged) seen from each view."""
-    X = np.asarray(X, dtype=np.float64)
     out = np.zeros(kp.keypoints.shape[:3], bool)
-    for v, cam in enumerate(kp.cameras):
-        c = rig[cam]
-        depth = c.to_camera(X)[..., 2]
-        px = np.linalg.norm(c.project(X) - kp.keypoints[:, v, :, :2], axis=-1)
-        with np.errstate(invalid="ignore"):
-            out[:, v] = (px * depth / c.K[0, 0] > max_error) & (kp.keypoints[:, v, :, 2] >= min_confidence)
+    for s in range(0, len(out), chunk):  # by chunks of frames: a long take's float64 projections at once are ~100 MB
+        f = slice(s, s + chunk)
+        Xf = np.asarray(X[f], dtype=np.float64)
+        for v, cam in enumerate(kp.cameras):
+            c = rig[cam]
+            depth = c.to_camera(Xf)[..., 2]
+            px = np.linalg.norm(c.project(Xf) - kp.keypoints[f, v, :, :2], axis=-1)
+            with np.errstate(invalid="ignore"):
+                out[f, v] = (px * depth / c.K[0, 0] > max_error) & (kp.keypoints[f, v, :, 2] >= min_confidence)
     return out
 
 
@@ -132,8 +136,7 @@ def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoi
             break
         far |= new
         dropped += int(bad.sum())
-        kp = without_views(kp, new)
-        kp = dataclasses.replace(kp, keypoints=np.where(bad[..., None], np.nan, kp.keypoints))
+        kp = without_views(kp, new, bad)
         result, extra = fit(kp, result, new.any(1) | bad.any((1, 2)))
     return result, extra, kp, far, dropped
 

@@ -127,8 +127,7 @@ class Inputs:
 
     def person(self, person: int) -> tuple[Keypoints2D, np.ndarray | None]:
         """One person's detections (left/right swaps undone when the pipeline says so) and the swap codes."""
-        kp = self.association.keypoints(self.detections, person)
-        return fix_swaps(kp, self.rig) if self.pipeline.fit.fix_swaps else (kp, None)
+        return _person_keypoints(self.detections, self.association, person, self.rig, self.pipeline.fit.fix_swaps)
 
 
 def load_inputs(root: Path, views: int | None = None, pipeline: str | None = None, combine: str | None = None,
@@ -174,10 +173,16 @@ def load_inputs(root: Path, views: int | None = None, pipeline: str | None = Non
     body = load_body(scfg.body, scfg.gender) if body is None else body
     assoc = associate(det, rig, pcfg.fit.association)
     people = choose_people(assoc, scfg.person if person is None else person, scfg.people, scfg.max_people)
-    inp = Inputs(root, scfg, pcfg, body, det.best(), rig, keypoint_spec(body, det.format), checkpoint, None, first,
-                 tuple(notes), det, assoc, tuple(people))
-    kp, swaps = inp.person(people[0])
-    return dataclasses.replace(inp, keypoints=kp, swaps=swaps)
+    kp, swaps = _person_keypoints(det, assoc, people[0], rig, pcfg.fit.fix_swaps)
+    return Inputs(root, scfg, pcfg, body, kp, rig, keypoint_spec(body, det.format), checkpoint, swaps, first,
+                  tuple(notes), det, assoc, tuple(people))
+
+
+def _person_keypoints(det: Detections2D, assoc: Association, person: int, rig,
+                      fix: bool) -> tuple[Keypoints2D, np.ndarray | None]:
+    """`Inputs.person` before there are inputs."""
+    kp = assoc.keypoints(det, person)
+    return fix_swaps(kp, rig) if fix else (kp, None)
 
 
 def frame_range(det: Detections2D, start: int, stop: int) -> Detections2D:
@@ -258,7 +263,8 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
             inp.pipeline.fit.association,
             lambda r: _keypoint_positions(inp, r))
         extra["keypoints_far_from_fit"] = dropped
-        result = with_association(dataclasses.replace(result, swaps=swaps), inp.association, n,
+        # the windows' own fits served the refits only (15 MB for 18,000 frames, for every person fitted)
+        result = with_association(dataclasses.replace(result, swaps=swaps, raw=None), inp.association, n,
                                   inp.pipeline.fit.min_views, far)
         meta = _metadata(dataclasses.replace(inp, keypoints=kp, swaps=swaps),
                          {"shape_file": str(shape) if shape and n == inp.people[0] else None, "person": n,

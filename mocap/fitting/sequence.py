@@ -32,6 +32,8 @@ from mocap.io.keypoints_h5 import Keypoints2D
 
 Progress = Callable[[int, int], None]
 
+#: Frames at a time for work over the whole take that holds float64 copies.
+_CHUNK = 1024
 #: Bits of ``FitResult.flags``.
 FLAGS = {"too_few_views": 1, "interpolated": 2, "reinitialized": 4, "poor_fit": 8}
 
@@ -101,11 +103,14 @@ def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitC
     if len(kp.names) != len(points):
         raise InputDataError(f"keypoints have {len(kp.names)} points per view, the {kp.format!r} body keypoints {len(points)}")
     weights = points.weights.numpy()
-    uv, conf = _confident(kp.keypoints, weights, cfg.min_confidence)
     dt = points.body.dtype
-    conf_t = torch.as_tensor(conf, dtype=dt)
+    F, V, K = kp.keypoints.shape[:3]
+    uv_t, conf_t = torch.zeros(F, V, K, 2, dtype=dt), torch.zeros(F, V, K, dtype=dt)
+    for s in range(0, F, _CHUNK):  # by chunks of frames: a long take's float64 copies at once are ~100 MB
+        uv, conf = _confident(kp.keypoints[s:s + _CHUNK], weights, cfg.min_confidence)
+        uv_t[s:s + _CHUNK], conf_t[s:s + _CHUNK] = torch.as_tensor(np.nan_to_num(uv)), torch.as_tensor(conf)
     use_masks = cfg.silhouette.enabled and kp.masks is not None
-    return _Observations(torch.as_tensor(np.nan_to_num(uv), dtype=dt), conf_t,
+    return _Observations(uv_t, conf_t,
                          participating_views(conf_t, cfg.min_keypoints), rig, kp.keypoints, weights,
                          cfg.min_confidence, cfg.triangulation.max_error, kp.masks if use_masks else None,
                          kp.mask_boxes if use_masks else None, np.asarray(kp.image_sizes),

@@ -173,7 +173,8 @@ class Detections2D:
             kp = np.full((F, V, len(self.names), 3), np.nan, np.float32)
             boxes = np.full((F, V, 4), np.nan, np.float32)
         else:
-            kp = np.where(none[..., None, None], np.nan, self.keypoints[f, v, take])
+            kp = self.keypoints[f, v, take]  # a copy (fancy indexing), emptied in place: one take-long copy, not two
+            kp[none] = np.nan
             boxes = np.where(none[..., None], np.nan, self.boxes[f, v, take])
         detected = ~none & np.isfinite(self.scores[f, v, take] if P else np.zeros((F, V)))
         masks = mask_boxes = None
