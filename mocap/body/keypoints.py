@@ -140,9 +140,8 @@ def keypoint_spec(body: BodyModel, fmt: str) -> KeypointSpec:
     if fmt not in KEYPOINT_NAMES:
         raise InputDataError(f"unknown keypoint format {fmt!r}; use one of {', '.join(KEYPOINT_NAMES)}")
     if body.topology == "open":
-        landmark = _open_body_tables()[0].get
-        if fmt == "blazepose33":
-            landmark = {**_open_body_tables()[0], **BLAZEPOSE_OPEN_BODY}.get
+        tables = _open_body_tables()[0]
+        landmark = ({**tables, **BLAZEPOSE_OPEN_BODY} if fmt == "blazepose33" else tables).get
     elif body.topology == "smpl":
         landmark = _smpl_landmark
     else:
