@@ -155,7 +155,8 @@ class Surface:
         v = body.layer.v_template.detach()
         owner = torch.cdist(v[dense], v[sparse]).argmin(-1)
         groups = [torch.nonzero(owner == n)[:, 0] for n in range(len(sparse))]
-        members = torch.stack([torch.cat([g, g.new_full((max(map(len, groups)) - len(g),), n)]) for n, g in enumerate(groups)])
+        width = max(map(len, groups))
+        members = torch.stack([torch.cat([g, g.new_full((width - len(g),), n)]) for n, g in enumerate(groups)])
         spec = SimpleNamespace(joint_index=np.full(len(sparse), -1), vertex_index=sparse, weights=np.ones(len(sparse)),
                                names=tuple(f"v{i}" for i in sparse))
         return cls(BodyPoints(body, spec), dense, owner, members)
