@@ -293,12 +293,17 @@ def _fit_person(inp: Inputs, kp: Keypoints2D, previous: FitResult | None = None,
                 *, betas, progress, debug) -> tuple[FitResult, dict]:
     """The person's fit of ``kp``; with ``previous`` (a fit of the same detections but the ``changed``
     frames'), the keypoint updater refits the windows that changed only (`refit_windows`; with ``debug``,
-    whose per-iteration record covers every window, the whole take)."""
-    if previous is not None and inp.pipeline.updater == "keypoints" and not debug:
-        from mocap.fitting.windows import refit_windows
+    whose per-iteration record covers every window, the whole take); every refit keeps ``previous``'s shape
+    (`mocap.fitting.windows` says why)."""
+    if previous is not None:
+        if inp.pipeline.updater == "keypoints" and not debug:
+            from mocap.fitting.windows import refit_windows
 
-        with about(inp.root / "output" / "keypoints2d.h5"):
-            return refit_windows(previous, kp, inp.rig, inp.body, inp.spec, inp.pipeline.fit, changed, progress), {}
+            with about(inp.root / "output" / "keypoints2d.h5"):
+                return refit_windows(previous, kp, inp.rig, inp.body, inp.spec, inp.pipeline.fit, changed,
+                                     progress), {}
+        result, extra = _fit_person(inp, kp, betas=previous.betas, progress=progress, debug=debug)
+        return dataclasses.replace(result, betas_held=previous.betas_held), extra
     extra, start, result = {}, None, None
     if inp.pipeline.updater != "keypoints":
         from mocap.fitting.refit.session import fit_refit_session

@@ -251,15 +251,16 @@ class TakeFit:
     Each window of ``batch_size`` frames seen by enough views is refined together with the temporal prior,
     anchored on the previous window's last two frames and started from its last pose, unless that window
     was lost (poor fit): then the next one starts from the triangulation alone, flagged reinitialised.
-    ``betas`` None: the subject's shape is fitted first (`fit_shape`), then held."""
+    ``betas`` None: the subject's shape is fitted first (`fit_shape`), then held; ``held``: whether given
+    ``betas`` are reported as the user's (Shape ReFit) rather than a fit's."""
 
     def __init__(self, kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig,
-                 betas: Tensor | None = None, debug: bool = False):
+                 betas: Tensor | None = None, debug: bool = False, *, held: bool = True):
         self.kp, self.body, self.cfg, self.debug = kp, body, cfg, debug
         self.points = BodyPoints(body, spec)
         self.obs = obs = _observations(kp, rig, self.points, cfg)
         self.cams = Cameras.from_rig(rig, body.dtype)
-        self.held = betas is not None
+        self.held = betas is not None and held
         if betas is None:
             betas = _fit_shape(kp, rig, body, spec, cfg, None, None, obs).betas
         self.betas = torch.as_tensor(betas, dtype=body.dtype).reshape(10)

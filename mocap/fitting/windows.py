@@ -8,14 +8,19 @@ triangulation each time cost about as much as the first fit, per pass.
 `refit_windows` refits the take's windows (`TakeFit`, ``batch_size`` frames each, anchored on the previous
 window's last two frames) as the whole-take fit would, from triangulation and inverse kinematics, except
 that a window whose detections did not change, more than `MARGIN` windows after the last one that did,
-keeps its earlier fit. The shape is fitted again first; if it moved by more than `SAME_SHAPE`, every window
-is refitted. Starting a changed window from its earlier fit instead would be cheaper, but that fit is the
-one a wrong detection dragged, often into a pose the remaining detections cannot pull it out of in a few
-iterations (joints up to 0.36 m off on a 3,000-frame synthetic take, 3 iterations).
+keeps its earlier fit. Starting a changed window from its earlier fit instead would be cheaper, but that fit
+is the one a wrong detection dragged, often into a pose the remaining detections cannot pull it out of in a
+few iterations (joints up to 0.36 m off on a 3,000-frame synthetic take, 3 iterations).
 
-So the windows up to the first change are the whole-take refit's bit for bit, the refitted ones too (the
-same starts and anchors), and the kept ones after differ from it by what their anchors' change leaves
-after a window: a few micrometres (tests/test_windows.py).
+The shape is the first fit's. The views and keypoints left out are the few far from that fit, and fitting
+the shape again without them moved it by less than the noise, yet cost a shape fit per pass and refitted
+every window: on a rendered 2-person session (benchmarks/people.py --render 0.5) the fit took 47 s for two
+people against 11 s for one alone, 23 s keeping the shape, with the same MPJPE (22.4 / 30.6 -> 22.4 / 30.8 mm)
+and the same reprojection on the real multi-person sample.
+
+So the windows up to the first change are the whole-take refit's (with the same shape) bit for bit, the
+refitted ones too (the same starts and anchors), and the kept ones after differ from it by what their
+anchors' change leaves after a window: a few micrometres (tests/test_windows.py).
 """
 
 from __future__ import annotations
@@ -32,31 +37,23 @@ from mocap.io.keypoints_h5 import Keypoints2D
 #: Windows refitted after each window whose detections changed: its last two frames, which anchor the next
 #: window's temporal prior, moved, and the next window's fit with them.
 MARGIN = 1
-#: A shape fitted again that moves no joint of the rest pose by more than this (metres) keeps the windows
-#: whose detections did not change: refitting them would give their earlier fit again, moved by as little.
-SAME_SHAPE = 1e-4
 _KEPT = FLAGS["poor_fit"] | FLAGS["reinitialized"]
 
 
 def refit_windows(previous: FitResult, kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig,
                   changed: np.ndarray, progress: Progress | None = None) -> FitResult:
-    """Fit ``kp`` again where it differs from the detections of ``previous`` (its ``raw`` fits needed):
-    ``changed`` ``(F,)`` marks the frames whose detections changed. ``previous``'s shape is kept when it was
-    given (held), else fitted again."""
+    """Fit ``kp`` again where it differs from the detections of ``previous`` (its ``raw`` fits needed), with
+    its shape: ``changed`` ``(F,)`` marks the frames whose detections changed."""
     with torch_threads(cfg.threads):
-        take = TakeFit(kp, rig, body, spec, cfg, previous.betas if previous.betas_held else None)
-        rest = body.rest_joints(torch.stack([take.betas, previous.betas]))
-        reshaped = float((rest[0] - rest[1]).norm(dim=-1).max()) > SAME_SHAPE
+        take = TakeFit(kp, rig, body, spec, cfg, previous.betas, held=previous.betas_held)
         was_valid = (previous.flags & FLAGS["too_few_views"]) == 0
         old = list(batches(np.flatnonzero(was_valid), cfg.batch_size))
-        # with a new shape, kept windows' root joints are put in place (the shift is 0, to float rounding, for the same one)
-        same = torch.equal(take.betas, previous.betas)
         left = 0
         for b, idx in enumerate(batches(take.frames, cfg.batch_size)):
             left = MARGIN + 1 if changed[idx].any() else left
-            if b < len(old) and np.array_equal(old[b], idx) and not reshaped and left == 0:
+            if b < len(old) and np.array_equal(old[b], idx) and left == 0:
                 take.flags[idx] |= previous.flags[idx] & _KEPT
-                take.keep(idx, previous.raw.index(torch.as_tensor(idx)) if same else take.start(idx, previous.raw))
+                take.keep(idx, previous.raw.index(torch.as_tensor(idx)))
             else:
                 take.fit(idx, take.start(idx))
             left = max(left - 1, 0)
