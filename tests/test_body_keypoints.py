@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mocap.body.keypoints import KEYPOINT_NAMES, body_keypoints, keypoint_spec, marker_vertex_ids
+from mocap.body.keypoints import (BLAZEPOSE_OPEN_BODY_SHIN, KEYPOINT_NAMES, along_bones, body_keypoints, keypoint_spec,
+                                  marker_vertex_ids)
 from mocap.body.model import JOINT_NAMES, load_body
 from mocap.errors import InputDataError
 
@@ -58,6 +59,13 @@ def test_body_keypoints_equal_full_forward(body, fmt):
     full = body.forward(*args)
     expected = torch.where(torch.as_tensor(spec.joint_index >= 0)[None, :, None],
                            full.joints[:, np.maximum(spec.joint_index, 0)], full.vertices[:, np.maximum(spec.vertex_index, 0)])
+    if fmt == "blazepose33" and body.topology == "open":  # its knees and ankles: points of the shin
+        for side in ("left", "right"):
+            knee, ankle = full.joints[:, J[f"{side}_knee"]], full.joints[:, J[f"{side}_ankle"]]
+            for name, f in BLAZEPOSE_OPEN_BODY_SHIN.items():
+                expected[:, spec.names.index(f"{side}_{name}")] = knee + f * (ankle - knee)
+    else:
+        assert along_bones(spec) is None
     assert kp.shape == (3, len(spec.names), 3)
     assert (kp - expected).abs().max() < 1e-6
 

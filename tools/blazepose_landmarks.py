@@ -7,7 +7,8 @@ scale) and runs `mocap detect` on them. Then, per BlazePose landmark, the median
 detection and the projection of the true body's point: for the point `mocap.body.keypoints` maps it to now,
 for the best mirror-symmetric pair of surface vertices (a left vertex and its mirror image for the right
 landmark, scored together), and for the shoulders the joint centre against the shoulder-top vertex. This is
-how ``BLAZEPOSE_OPEN_BODY`` and the shoulder mapping were chosen, on motions and a seed other than those
+how ``BLAZEPOSE_OPEN_BODY``, the shoulder mapping and the knees' and ankles' places along the shin
+(``BLAZEPOSE_OPEN_BODY_SHIN``) were chosen, on motions and a seed other than those
 `benchmarks/fitting_rendered.py` scores.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from mocap.body.keypoints import body_keypoints
 from mocap.body.model import JOINT_NAMES
 from mocap.eval.loaders import load_sequence
 from mocap.fitting.run import load_inputs
@@ -40,9 +42,15 @@ def rendered(root: Path, motion: str, seed: int) -> Path:
     return s
 
 
-def distances(session: Path) -> tuple[dict[str, np.ndarray], dict[str, float], np.ndarray, dict[str, float]]:
+#: Points along the shin scored for the knees and ankles, as fractions of the way from the knee to the ankle.
+SHIN = np.round(np.arange(-0.2, 1.21, 0.01), 2)
+
+
+def distances(session: Path) -> tuple[dict[str, np.ndarray], dict[str, float], np.ndarray, dict[str, float],
+                                      dict[str, np.ndarray]]:
     """Per landmark: median px to every vertex ``(V,)`` and to its current point; the rest template
-    ``(V, 3)``; the shoulders' median px to their joints."""
+    ``(V, 3)``; the shoulders' median px to their joints; the knees' and ankles' median px to the points
+    along the shin at `SHIN` ``(S,)``."""
     inp, gt = load_inputs(session), load_sequence(session / "ground_truth.npz")
     body, kp, rig, spec = inp.body, inp.keypoints, inp.rig, inp.spec
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=body.dtype)  # noqa: E731
@@ -51,8 +59,8 @@ def distances(session: Path) -> tuple[dict[str, np.ndarray], dict[str, float], n
         rest = body.forward(t(np.zeros((1, 3))), t(np.zeros((1, 23, 3))), None, t(np.zeros((1, 3))))
     V, J = out.vertices.double().numpy(), out.joints.double().numpy()
     det = kp.keypoints.astype(np.float64)
-    now = np.where((spec.joint_index >= 0)[None, :, None], J[:, np.maximum(spec.joint_index, 0)],
-                   V[:, np.maximum(spec.vertex_index, 0)])  # (F, K, 3)
+    with torch.no_grad():
+        now = body_keypoints(body, spec, t(gt.poses[:, 0]), t(gt.poses[:, 1:]), t(gt.betas), t(gt.trans)).double().numpy()
 
     def median_px(k: int, points: np.ndarray) -> np.ndarray:
         """``points`` (F, N, 3) -> (N,) median over frames and views of the distance to landmark k."""
@@ -63,13 +71,17 @@ def distances(session: Path) -> tuple[dict[str, np.ndarray], dict[str, float], n
             d.append(np.linalg.norm(uv - det[ok, v, k, None, :2], axis=-1))
         return np.median(np.concatenate(d), 0)
 
-    every, current, joint = {}, {}, {}
+    every, current, joint, shin = {}, {}, {}, {}
     for k, name in enumerate(spec.names):
         if spec.weights[k] > 0:
             every[name], current[name] = median_px(k, V), float(median_px(k, now[:, k:k + 1])[0])
         if name.endswith("_shoulder"):
             joint[name] = float(median_px(k, J[:, [JOINT_NAMES.index(name)]])[0])
-    return every, current, rest.vertices[0].double().numpy(), joint
+        if name.endswith(("_knee", "_ankle")):
+            side = name.split("_")[0]
+            knee, ankle = J[:, [JOINT_NAMES.index(f"{side}_knee")]], J[:, [JOINT_NAMES.index(f"{side}_ankle")]]
+            shin[name] = median_px(k, knee + SHIN[:, None] * (ankle - knee))
+    return every, current, rest.vertices[0].double().numpy(), joint, shin
 
 
 def main() -> None:
@@ -89,6 +101,13 @@ def main() -> None:
         best = int(np.argmin(every + partner[mirror]))
         joint = f"{np.mean([r[3][name] for r in runs]):.2f}" if name.endswith("_shoulder") else ""
         print(f"| {name} | {np.mean([r[1][name] for r in runs]):.2f} | {best} / {int(mirror[best])} | {every[best]:.2f} | {joint} |")
+    print("\n| landmark | at the joint, px | best point along the shin (knee 0, ankle 1) | px |\n|---|---|---|---|")
+    for name in runs[0][4]:
+        twin = name.replace("left", "\0").replace("right", "left").replace("\0", "right")
+        shin = np.mean([r[4][name] for r in runs], 0)
+        best = int(np.argmin(shin + np.mean([r[4][twin] for r in runs], 0)))  # one fraction for both sides
+        at = int(np.flatnonzero(SHIN == (0.0 if name.endswith("_knee") else 1.0))[0])
+        print(f"| {name} | {shin[at]:.2f} | {SHIN[best]:.2f} | {shin[best]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Formats: ``blazepose33`` (MediaPipe Pose, 33 landmarks), ``coco17`` (COCO keypoi
 BODY_25). Each keypoint maps to one SMPL joint or one surface vertex, with a weight for fitting:
 
 * Joint centres where the detector's annotation is a joint centre: shoulders, elbows, wrists,
-  knees, ankles. Hips map to SMPL's hip joints with weight 0.5: annotators place "hip" on the lateral hip
+  knees, ankles (BlazePose's knees and ankles on the bundled body: points of the shin a little inside the
+  joints, ``BLAZEPOSE_OPEN_BODY_SHIN``). Hips map to SMPL's hip joints with weight 0.5: annotators place "hip" on the lateral hip
   outline, several centimetres from the joint and varying with body fat; no single vertex matches better.
 * Surface vertices for surface points: nose, eyes, ears, heels, big/small toes (BlazePose ``foot_index``
   = the big toe).
@@ -56,6 +57,10 @@ BLAZEPOSE_OPEN_BODY = {"left_pinky_knuckle": 9809, "right_pinky_knuckle": 3157, 
                        "right_index_knuckle": 3792, "left_thumb_knuckle": 10282, "right_thumb_knuckle": 3630,
                        "left_heel": 12869, "right_heel": 6288, "left_big_toe": 12367, "right_big_toe": 5786,
                        "left_ear": 11978, "right_ear": 5395}
+# BlazePose's knees and ankles on the bundled body lie along the shin, not at the joints: fractions of the way
+# from the knee (0) to the ankle (1) (`tools/blazepose_landmarks.py`, median px at 0.4 image scale: knees
+# 2.2/2.5 against 3.3/4.0 at the joint, ankles 2.0/2.1 against 2.8/2.9; triangulated, 1-4 cm inside the joints).
+BLAZEPOSE_OPEN_BODY_SHIN = {"knee": 0.05, "ankle": 0.97}
 HAND_WEIGHT = 0.2
 SMPL_KNUCKLE_JOINTS = {f"{side}_{finger}_knuckle": f"{side}_hand" for side in ("left", "right")
                        for finger in ("pinky", "index", "thumb")}
@@ -112,6 +117,8 @@ class KeypointSpec:
     joint_index: np.ndarray  # (K,) int: SMPL joint index, or -1 for a surface vertex
     vertex_index: np.ndarray  # (K,) int: vertex id, or -1
     weights: np.ndarray  # (K,) float >= 0; 0 = not used by fitting
+    toward: np.ndarray | None = None  # (K,) int: a joint keypoint lies ``fraction`` of the way to this adjacent joint; -1: at its joint
+    fraction: np.ndarray | None = None  # (K,) float
 
     @property
     def num_keypoints(self) -> int:
@@ -158,8 +165,46 @@ def keypoint_spec(body: BodyModel, fmt: str) -> KeypointSpec:
         joints.append(JOINT_NAMES.index(target) if target in JOINT_NAMES else -1)
         verts.append(-1 if vid is None else vid)
         weights.append(weight)
+    toward, fraction = _shin_places(KEYPOINT_NAMES[fmt] if fmt == "blazepose33" and body.topology == "open" else ())
     return KeypointSpec(fmt, KEYPOINT_NAMES[fmt], np.array(joints, dtype=np.int64), np.array(verts, dtype=np.int64),
-                        np.array(weights, dtype=np.float64))
+                        np.array(weights, dtype=np.float64), toward, fraction)
+
+
+def _shin_places(names: tuple[str, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``toward`` and ``fraction`` of `KeypointSpec` for the knees and ankles among ``names``
+    (`BLAZEPOSE_OPEN_BODY_SHIN`); None, None when there are none."""
+    if not names:
+        return None, None
+    toward, fraction = np.full(len(names), -1, np.int64), np.zeros(len(names))
+    for side in ("left", "right"):
+        knee, ankle = JOINT_NAMES.index(f"{side}_knee"), JOINT_NAMES.index(f"{side}_ankle")
+        k, a = names.index(f"{side}_knee"), names.index(f"{side}_ankle")
+        toward[k], fraction[k] = ankle, BLAZEPOSE_OPEN_BODY_SHIN["knee"]
+        toward[a], fraction[a] = knee, 1.0 - BLAZEPOSE_OPEN_BODY_SHIN["ankle"]
+    return toward, fraction
+
+
+def along_bones(spec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The keypoints of ``spec`` that lie along a bone: their indices ``(n,)``, joints, adjacent joints and
+    fractions of the way; None when every joint keypoint is at its joint (or ``spec`` has no ``toward``)."""
+    toward = getattr(spec, "toward", None)
+    if toward is None or not (toward >= 0).any():
+        return None
+    k = np.flatnonzero(toward >= 0)
+    return k, np.asarray(spec.joint_index)[k], toward[k], np.asarray(spec.fraction)[k]
+
+
+def place_along_bones(points: torch.Tensor, joints: torch.Tensor, spec) -> torch.Tensor:
+    """``points`` ``(B, K, 3)`` with the keypoints that lie along a bone (`along_bones`) put there, between
+    ``joints`` ``(B, 24, 3)`` (posed or at rest): a point of the bone moves with it, so this is exact."""
+    bones = along_bones(spec)
+    if bones is None:
+        return points
+    k, j, t, f = bones
+    f = torch.as_tensor(f, dtype=joints.dtype)[:, None]
+    out = points.clone()
+    out[:, torch.as_tensor(k)] = joints[:, j] + f * (joints[:, t] - joints[:, j])
+    return out
 
 
 def body_keypoints(body: BodyModel, spec: KeypointSpec, global_orient, body_pose, betas=None, transl=None) -> torch.Tensor:
@@ -170,7 +215,7 @@ def body_keypoints(body: BodyModel, spec: KeypointSpec, global_orient, body_pose
     if is_vertex.any():
         out = out.clone()
         out[:, torch.as_tensor(np.flatnonzero(is_vertex))] = verts
-    return out
+    return place_along_bones(out, joints, spec)
 
 
 def marker_vertex_ids(body: BodyModel) -> np.ndarray:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mocap.body.keypoints import place_along_bones
 from mocap.body.model import BodyModel
 from mocap.cameras import project, world_to_camera
 from mocap.fitting.kinematics import pose_jacobian, project_jacobian
@@ -33,7 +34,7 @@ class BodyPoints:
 
     ``spec`` is a ``mocap.body.keypoints.KeypointSpec`` (or any object with ``joint_index`` (K,),
     ``vertex_index`` (K,), ``weights`` (K,), ``names``): keypoint k is joint ``joint_index[k]`` when that is
-    >= 0, else vertex ``vertex_index[k]``.
+    >= 0 (or a point of a bone from there, `mocap.body.keypoints.along_bones`), else vertex ``vertex_index[k]``.
     """
 
     def __init__(self, body: BodyModel, spec):
@@ -55,7 +56,7 @@ class BodyPoints:
     def __call__(self, global_orient: Tensor, body_pose: Tensor, betas: Tensor, transl: Tensor) -> Tensor:
         """``(B, K, 3)`` world-frame keypoints."""
         joints, verts = self.body.points(global_orient, body_pose, betas, transl, vertex_ids=self.vertex_ids)
-        return torch.cat([joints, verts], 1)[:, self.gather]
+        return place_along_bones(torch.cat([joints, verts], 1)[:, self.gather], joints, self.spec)
 
     def of(self, p: BodyParams) -> Tensor:
         return self(p.global_orient, p.body_pose, p.betas, p.transl)
@@ -125,7 +126,7 @@ def keypoint_jacobian(points: BodyPoints, p: BodyParams, with_betas: bool) -> tu
     chain then only rotates and translates), so the betas columns are exact differences of one batched
     forward pass at ``betas`` and ``betas + e_i``.
     """
-    J, X = pose_jacobian(points.body, points.gather, points.vertex_ids, p.rotations, p.betas, p.transl)
+    J, X = pose_jacobian(points.body, points.gather, points.vertex_ids, p.rotations, p.betas, p.transl, points.spec)
     if not with_betas:
         return J, X
     B = len(p)
