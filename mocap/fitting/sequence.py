@@ -189,6 +189,9 @@ def _fit_shape(kp, rig, body, spec, cfg, frames, progress, obs: _Observations | 
         raise FittingError(f"no frame is seen by {cfg.min_views} views with {cfg.min_keypoints} keypoints each; cannot fit a shape")
     cams = Cameras.from_rig(rig, body.dtype)
     shared = cfg.combine == "joint"
+    sil = cfg.silhouette  # the shape fit trusts the inside term more (SilhouetteConfig.shape_weight says why)
+    cfg = cfg.replace(silhouette=dataclasses.replace(sil, weight=sil.shape_weight,
+                                                     fill=sil.fill * sil.weight / sil.shape_weight))
     surface = _surface(obs, body, cfg)
     fitted = []
     for i, idx in enumerate(batches(good, cfg.batch_size)):

@@ -37,6 +37,13 @@ class SilhouetteConfig:
     """Use the person masks of keypoints2d.h5 when it has them (``mocap detect --masks``, the default)."""
     weight: float = 64.0
     """How many keypoints each of the two terms of a view counts for."""
+    shape_weight: float = 256.0
+    """The inside term's ``weight`` while the subject's shape is fitted (`mocap.fitting.sequence.fit_shape`);
+    the fill term keeps ``weight`` x ``fill``. Staying inside the masks is what tells a body's width, which
+    33 keypoints barely see; filling them more would widen clothed people (their masks are wider than the
+    body). Rendered sessions (`benchmarks/fitting_rendered.py`'s, and arm_raise, turn, mixed with seed 7),
+    fitted shape at 64 / 256 / 512: MPJPE 13.5 / 13.2 / 13.3 and 12.1 / 11.4 / 11.2 mm (true betas 12.5
+    and 10.7). 256, as 512 moved the Pose2Sim sample's fits further (reprojection 15.7 -> 16.0 px, 15.8 at 256)."""
     vertices: int = 400
     """Surface vertices whose Jacobians the solver computes (farthest-point samples of the template)."""
     candidates: int = 1500
