@@ -17,8 +17,8 @@ BODY_25). Each keypoint maps to one SMPL joint or one surface vertex, with a wei
   (``BLAZEPOSE_OPEN_BODY``), weight 0.2 since SMPL cannot pose the fingers; on SMPL's mesh, which has no
   published knuckle vertices, SMPL's hand joint (it sits at the index..little knuckles). Mouth and eye
   corners: weight 0.3 on the bundled body, 0 on SMPL where no published vertex id exists (mapped to the eye
-  vertex / head joint, unused). Its heels, big toes and ears also sit 2-4 cm from the generic landmarks
-  on the bundled body, which other detectors' keypoints keep.
+  vertex / head joint, unused). Its heels, big toes, ears and face points also sit up to 4 cm from the
+  generic landmarks on the bundled body, which other detectors' keypoints keep.
 * BODY_25 ``Neck`` (the shoulders' midpoint) maps to SMPL's neck joint with weight 0.3 (it sits ~5 cm
   higher); ``MidHip`` to the pelvis with weight 0 (SMPL's pelvis is ~9 cm above the hip midpoint).
 
@@ -52,11 +52,15 @@ _SMPLH = {"nose": "nose", "left_eye": "leye", "right_eye": "reye", "left_ear": "
           "right_big_toe": "RBigToe", "right_small_toe": "RSmallToe", "right_heel": "RHeel"}
 # BlazePose's landmarks on the bundled body where rendered footage of it puts them elsewhere than the generic
 # landmark (`tools/blazepose_landmarks.py`, 3 motions, median px at 0.4 image scale): knuckles 2.1-2.7 px
-# (finger tips: 11-18 px); heels 3.2/3.6 (4.1/4.5), big toes 2.3/3.0 (3.2/4.7), ears 2.2/2.8 (3.5/3.0).
+# (finger tips: 11-18 px); heels 3.2/3.6 (4.1/4.5), big toes 2.3/3.0 (3.2/4.7), ears 2.2/2.8 (3.5/3.0); the
+# face: eyes 2.5/1.9 (2.4/2.6), their inner corners 2.0/2.1 (2.3/2.3), outer 2.0/2.3 (2.5/3.0), mouth 2.2/2.3
+# (2.4/2.4), nose 2.5 (2.6).
 BLAZEPOSE_OPEN_BODY = {"left_pinky_knuckle": 9809, "right_pinky_knuckle": 3157, "left_index_knuckle": 10442,
                        "right_index_knuckle": 3792, "left_thumb_knuckle": 10282, "right_thumb_knuckle": 3630,
                        "left_heel": 12869, "right_heel": 6288, "left_big_toe": 12367, "right_big_toe": 5786,
-                       "left_ear": 11978, "right_ear": 5395}
+                       "left_ear": 11978, "right_ear": 5395, "nose": 291, "left_eye": 11687, "right_eye": 5088,
+                       "left_eye_inner": 7832, "right_eye_inner": 1156, "left_eye_outer": 7974, "right_eye_outer": 1298,
+                       "mouth_left": 7272, "mouth_right": 545}
 # BlazePose's knees and ankles on the bundled body lie along the shin, not at the joints: fractions of the way
 # from the knee (0) to the ankle (1) (`tools/blazepose_landmarks.py`, median px at 0.4 image scale: knees
 # 2.2/2.5 against 3.3/4.0 at the joint, ankles 2.0/2.1 against 2.8/2.9; triangulated, 1-4 cm inside the joints).
