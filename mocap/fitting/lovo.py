@@ -12,8 +12,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from mocap.fitting.people import fit_without_far_views, keypoint_positions
 from mocap.fitting.sequence import fit_sequence
 from mocap.fitting.solver import BodyPoints
+from mocap.fitting.windows import refit_windows
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ def _stat(x: np.ndarray, stat) -> float:
 
 def leave_one_view_out(keypoints, rig, body, spec, cfg, betas: torch.Tensor | None = None,
                        min_confidence: float = 0.5, progress: Callable[[int, int], None] | None = None) -> LeaveOneViewOut:
-    """For each view, fit the other views (``fit_sequence`` with ``cfg``) and compare with the held-out view.
+    """For each view, fit the other views as `mocap run` does (``fit_sequence`` with ``cfg``, then refits
+    without the views and keypoints far from the fit, `mocap.fitting.people.fit_without_far_views`) and
+    compare with every confident detection of the held-out view.
 
     Args:
         keypoints: ``Keypoints2D`` of ``V >= 3`` views; rig in the same view order.
@@ -51,7 +55,7 @@ def leave_one_view_out(keypoints, rig, body, spec, cfg, betas: torch.Tensor | No
     errors = np.full((len(cams), keypoints.num_frames, len(points)), np.nan)
     for v, held in enumerate(cams):
         others = [c for c in cams if c != held]
-        res = fit_sequence(keypoints.select(others), rig.subset(others), body, spec, cfg, betas)
+        res = _fit(keypoints.select(others), rig.subset(others), body, spec, cfg, betas)
         with torch.no_grad():
             X = points.of(res.params).double().numpy()  # (F, K, 3), NaN for empty frames
         uv = rig[held].project(X.reshape(-1, 3)).reshape(X.shape[0], -1, 2)
@@ -61,3 +65,13 @@ def leave_one_view_out(keypoints, rig, body, spec, cfg, betas: torch.Tensor | No
         if progress:
             progress(v + 1, len(cams))
     return LeaveOneViewOut(cams, tuple(points.names), errors)
+
+
+def _fit(keypoints, rig, body, spec, cfg, betas):
+    def fit(kp, previous=None, changed=None):
+        if previous is None:
+            return fit_sequence(kp, rig, body, spec, cfg, betas), {}
+        return refit_windows(previous, kp, rig, body, spec, cfg, changed), {}
+
+    points = BodyPoints(body, spec)
+    return fit_without_far_views(fit, keypoints, rig, cfg.association, lambda r: keypoint_positions(points, r))[0]

@@ -19,8 +19,10 @@ import torch
 
 from mocap.cameras import CameraRig
 from mocap.errors import ConfigError, FittingError
+from mocap.fitting.chunks import by_frames
 from mocap.fitting.params import BodyParams
 from mocap.fitting.sequence import FLAGS, FitResult
+from mocap.fitting.solver import BodyPoints
 from mocap.fitting.association import AssociationConfig
 from mocap.fitting.tracking import VIEW_REASONS, Association
 from mocap.io.keypoints_h5 import Keypoints2D
@@ -112,6 +114,13 @@ def far_keypoints(X: np.ndarray, kp: Keypoints2D, rig: CameraRig, max_error: flo
             with np.errstate(invalid="ignore"):
                 out[f, v] = (px * depth / c.K[0, 0] > max_error) & (kp.keypoints[f, v, :, 2] >= min_confidence)
     return out
+
+
+def keypoint_positions(points: BodyPoints, result: FitResult) -> np.ndarray:
+    """``(F, K, 3)`` the fitted body's keypoints, metres (NaN for empty frames)."""
+    p = result.params
+    with torch.no_grad():  # by chunks of frames: posing a long take at once holds ~5 KB a frame
+        return by_frames(lambda f: points.of(p.index(f)).double().numpy(), len(p), np.zeros((0, len(points), 3)))
 
 
 def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoints2D, rig: CameraRig,

@@ -26,7 +26,7 @@ from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.solver import BodyPoints
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
-from mocap.fitting.people import choose_people, fit_without_far_views, person_dir, with_association
+from mocap.fitting.people import choose_people, fit_without_far_views, keypoint_positions, person_dir, with_association
 from mocap.fitting.tracking import VIEW_REASONS, Association, associate
 from mocap.fitting.views import select_views
 from mocap.io.atomic import check_destination
@@ -261,7 +261,7 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
         result, extra, kp, far, dropped = fit_without_far_views(
             lambda *again: _fit_person(inp, *again, betas=betas, progress=progress, debug=debug), kp, inp.rig,
             inp.pipeline.fit.association,
-            lambda r: _keypoint_positions(inp, r))
+            lambda r: keypoint_positions(BodyPoints(inp.body, inp.spec), r))
         extra["keypoints_far_from_fit"] = dropped
         # the windows' own fits served the refits only (15 MB for 18,000 frames, for every person fitted)
         result = with_association(dataclasses.replace(result, swaps=swaps, raw=None), inp.association, n,
@@ -280,13 +280,6 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
                 write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
         fits.append(PersonFit(n, result, path, kp))
     return fits, out
-
-
-def _keypoint_positions(inp: Inputs, result: FitResult) -> np.ndarray:
-    """``(F, K, 3)`` the fitted body's keypoints, metres (NaN for empty frames)."""
-    points, p = BodyPoints(inp.body, inp.spec), result.params
-    with torch.no_grad():  # by chunks of frames: posing a long take at once holds ~5 KB a frame
-        return by_frames(lambda f: points.of(p.index(f)).double().numpy(), len(p), np.zeros((0, len(points), 3)))
 
 
 def _fit_person(inp: Inputs, kp: Keypoints2D, previous: FitResult | None = None, changed: np.ndarray | None = None,
