@@ -106,7 +106,8 @@ class Linearization:
     def data_normal(self) -> tuple[Tensor, Tensor]:
         """Per-view ``J^T W J`` (B, V, P, P) and ``J^T W r`` (B, V, P)."""
         Jw = self.J * self.w[..., None]
-        return Jw.transpose(-1, -2) @ self.J, (Jw * self.r[..., None]).sum(-2)
+        # The gradient as a product, not an elementwise copy of ``Jw`` summed (a (B, V, 2K, P) temporary).
+        return Jw.transpose(-1, -2) @ self.J, (Jw.transpose(-1, -2) @ self.r[..., None])[..., 0]
 
     def prior_normal(self) -> tuple[Tensor, Tensor]:
         return self.Jp.transpose(-1, -2) @ self.Jp, (self.Jp * self.rp[..., None]).sum(-2)
