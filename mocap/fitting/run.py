@@ -286,10 +286,10 @@ def _fit_person(inp: Inputs, kp: Keypoints2D, previous: FitResult | None = None,
                 *, betas, progress, debug) -> tuple[FitResult, dict]:
     """The person's fit of ``kp``; with ``previous`` (a fit of the same detections but the ``changed``
     frames'), the keypoint updater refits the windows that changed only (`refit_windows`; with ``debug``,
-    whose per-iteration record covers every window, the whole take); every refit keeps ``previous``'s shape
-    (`mocap.fitting.windows` says why)."""
-    if previous is not None:
-        if inp.pipeline.updater == "keypoints" and not debug:
+    whose per-iteration record covers every window, the whole take), keeping ``previous``'s shape
+    (`mocap.fitting.windows` says why); the learned updater fits the whole take again, its own shape too."""
+    if previous is not None and inp.pipeline.updater == "keypoints":
+        if not debug:
             from mocap.fitting.windows import refit_windows
 
             with about(inp.root / "output" / "keypoints2d.h5"):
