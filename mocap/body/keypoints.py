@@ -198,10 +198,10 @@ def along_bones(spec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] |
     return k, np.asarray(spec.joint_index)[k], toward[k], np.asarray(spec.fraction)[k]
 
 
-def place_along_bones(points: torch.Tensor, joints: torch.Tensor, spec) -> torch.Tensor:
-    """``points`` ``(B, K, 3)`` with the keypoints that lie along a bone (`along_bones`) put there, between
-    ``joints`` ``(B, 24, 3)`` (posed or at rest): a point of the bone moves with it, so this is exact."""
-    bones = along_bones(spec)
+def place_along_bones(points: torch.Tensor, joints: torch.Tensor, bones) -> torch.Tensor:
+    """``points`` ``(B, K, 3)`` with the keypoints that lie along a bone (``bones``, `along_bones` of their
+    spec) put there, between ``joints`` ``(B, 24, 3)`` (posed or at rest): a point of the bone moves with it,
+    so this is exact."""
     if bones is None:
         return points
     k, j, t, f = bones
@@ -219,7 +219,7 @@ def body_keypoints(body: BodyModel, spec: KeypointSpec, global_orient, body_pose
     if is_vertex.any():
         out = out.clone()
         out[:, torch.as_tensor(np.flatnonzero(is_vertex))] = verts
-    return place_along_bones(out, joints, spec)
+    return place_along_bones(out, joints, along_bones(spec))
 
 
 def marker_vertex_ids(body: BodyModel) -> np.ndarray:

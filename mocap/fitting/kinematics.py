@@ -20,7 +20,7 @@ import torch
 from smplx.lbs import batch_rigid_transform
 from torch import Tensor
 
-from mocap.body.keypoints import along_bones, place_along_bones
+from mocap.body.keypoints import place_along_bones
 from mocap.body.model import PARENTS
 
 _PARENTS = np.array(PARENTS)
@@ -45,13 +45,13 @@ _SKEW_BASIS = torch.tensor([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
 
 
 def pose_jacobian(body, gather: Tensor, vertex_ids: np.ndarray, rotations: Tensor, betas: Tensor,
-                  transl: Tensor, spec=None) -> tuple[Tensor, Tensor]:
+                  transl: Tensor, bones=None) -> tuple[Tensor, Tensor]:
     """Keypoints and their Jacobian with respect to rotation and translation steps.
 
     Args:
         body: a :class:`~mocap.body.model.BodyModel`.
-        gather: ``(K,)`` index into [24 joints, ``vertex_ids``] (see ``BodyPoints``); ``spec``'s keypoints
-            along a bone (`mocap.body.keypoints.along_bones`) are put there.
+        gather: ``(K,)`` index into [24 joints, ``vertex_ids``] (see ``BodyPoints``); the keypoints in ``bones``
+            (`mocap.body.keypoints.along_bones`) are put along their bone.
         rotations: ``(B, 24, 3, 3)`` global orientation then body pose; betas ``(B, 10)``; transl ``(B, 3)``.
 
     Returns:
@@ -80,12 +80,11 @@ def pose_jacobian(body, gather: Tensor, vertex_ids: np.ndarray, rotations: Tenso
         u = u.clone()
         u[:, 24:] = u[:, 24:] + (feat @ L.posedirs[:, cols]).reshape(B, n_v, 3)
     W, u = W[gather], u[:, gather]  # only the keypoints the loss needs
-    bones = along_bones(spec)
     if bones is not None:  # a point of a bone is carried by the bone's parent end, at its place between the ends
         k, j, t, _ = bones
         W = W.clone()
         W[k] = torch.eye(24, dtype=dt)[np.where(_PARENTS[j] == t, t, j)]
-        u = place_along_bones(u, J_rest, spec)
+        u = place_along_bones(u, J_rest, bones)
     y = (G[:, None] @ u[:, :, None, :, None])[..., 0] + a[:, None]  # (B, K, 24, 3)
     Wy = W[..., None] * y
     X = Wy.sum(2) + transl[:, None]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mocap.body.keypoints import place_along_bones
+from mocap.body.keypoints import along_bones, place_along_bones
 from mocap.body.model import BodyModel
 from mocap.cameras import project, world_to_camera
 from mocap.fitting.kinematics import pose_jacobian, project_jacobian
@@ -49,6 +49,7 @@ class BodyPoints:
         self.gather = torch.as_tensor(gather, dtype=torch.long)
         self.weights = torch.as_tensor(np.asarray(spec.weights, dtype=np.float32))
         self.names = tuple(spec.names)
+        self.bones = along_bones(spec)  # once here: the solver poses the points several times per iteration
 
     def __len__(self) -> int:
         return len(self.gather)
@@ -56,7 +57,7 @@ class BodyPoints:
     def __call__(self, global_orient: Tensor, body_pose: Tensor, betas: Tensor, transl: Tensor) -> Tensor:
         """``(B, K, 3)`` world-frame keypoints."""
         joints, verts = self.body.points(global_orient, body_pose, betas, transl, vertex_ids=self.vertex_ids)
-        return place_along_bones(torch.cat([joints, verts], 1)[:, self.gather], joints, self.spec)
+        return place_along_bones(torch.cat([joints, verts], 1)[:, self.gather], joints, self.bones)
 
     def of(self, p: BodyParams) -> Tensor:
         return self(p.global_orient, p.body_pose, p.betas, p.transl)
@@ -127,7 +128,7 @@ def keypoint_jacobian(points: BodyPoints, p: BodyParams, with_betas: bool) -> tu
     chain then only rotates and translates), so the betas columns are exact differences of one batched
     forward pass at ``betas`` and ``betas + e_i``.
     """
-    J, X = pose_jacobian(points.body, points.gather, points.vertex_ids, p.rotations, p.betas, p.transl, points.spec)
+    J, X = pose_jacobian(points.body, points.gather, points.vertex_ids, p.rotations, p.betas, p.transl, points.bones)
     if not with_betas:
         return J, X
     B = len(p)

@@ -14,9 +14,9 @@ few iterations (joints up to 0.36 m off on a 3,000-frame synthetic take, 3 itera
 
 The shape is the first fit's. The views and keypoints left out are the few far from that fit, and fitting
 the shape again without them moved it by less than the noise, yet cost a shape fit per pass and refitted
-every window: on a rendered 2-person session (benchmarks/people.py --render 0.5) the fit took 47 s for two
-people against 11 s for one alone, 23 s keeping the shape, with the same MPJPE (22.4 / 30.6 -> 22.4 / 30.8 mm)
-and the same reprojection on the real multi-person sample.
+every window: on a rendered 2-person session (benchmarks/people.py --render 0.5, measured when this changed)
+the fit took 47 s for two people against 11 s for one alone, 23 s keeping the shape, with the same MPJPE
+(22.4 / 30.6 -> 22.4 / 30.8 mm) and the same reprojection on the real multi-person sample.
 
 So the windows up to the first change are the whole-take refit's (with the same shape) bit for bit, the
 refitted ones too (the same starts and anchors), and the kept ones after differ from it by what their
