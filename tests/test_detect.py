@@ -122,10 +122,10 @@ def test_ctrl_c_stops_every_view(slow_views):
 def test_stderr_silencing_is_shared_by_threads(tmp_path):
     """Overlapping views must not leave file descriptor 2 pointing at /dev/null (each used to save and
     restore it on its own, so the last to leave could restore the other's /dev/null)."""
-    from mocap.detect.blazepose import _quiet_stderr
+    from mocap.detect.blazepose import quiet_stderr
 
     original = os.fstat(2)
-    first, second = _quiet_stderr(), _quiet_stderr()
+    first, second = quiet_stderr(), quiet_stderr()
     first.__enter__()
     second.__enter__()
     assert os.path.samestat(os.fstat(2), os.stat(os.devnull))

@@ -1,4 +1,4 @@
-"""keypoints2d.h5 version 2: a person axis per view, optional masks; version 1 files still load."""
+"""keypoints2d.h5 version 3: a person axis per view, optional masks and guided flags; versions 1 and 2 still load."""
 
 import h5py
 import numpy as np
@@ -32,7 +32,27 @@ def test_round_trip_with_people_and_masks(tmp_path):
         np.testing.assert_array_equal(getattr(back, name), getattr(det, name))
     assert back.view_meta == det.view_meta and back.meta == det.meta and back.num_slots == 3
     with h5py.File(tmp_path / "k.h5") as f:
-        assert f.attrs["format_version"] == 2 and f["c1/keypoints"].shape == (5, 3, 4, 3)
+        assert f.attrs["format_version"] == 3 and f["c1/keypoints"].shape == (5, 3, 4, 3)
+        assert "guided" not in f["c1"]
+    assert back.guided is None
+
+
+def test_guided_flags_round_trip_and_a_version_2_file_has_none(tmp_path):
+    import dataclasses
+
+    guided = np.zeros((5, 2, 3), bool)
+    guided[2, 1, 1] = guided[4, 0, 2] = True
+    det = dataclasses.replace(_detections(), guided=guided)
+    write_keypoints(tmp_path / "k.h5", det)
+    np.testing.assert_array_equal(read_detections(tmp_path / "k.h5").guided, guided)
+    assert read_detections(tmp_path / "k.h5", ["c2"]).guided[:, 0].sum() == 1
+    with h5py.File(tmp_path / "k.h5", "a") as f:  # what mocap wrote before guided readings
+        f.attrs["format_version"] = 2
+        del f["c1/guided"], f["c2/guided"]
+    back = read_detections(tmp_path / "k.h5")
+    assert back.guided is None and back.num_slots == 3
+    with pytest.raises(InputDataError, match="guided has shape"):
+        dataclasses.replace(det, guided=guided[:, :, :2])
 
 
 def test_best_and_pick_take_the_right_slot():

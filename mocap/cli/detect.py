@@ -46,6 +46,10 @@ def detect_run(
         mean, most = result.people[cam]
         console.print(f"{cam}: person found in {rate:.1%} of {s.num_frames} frames; "
                       f"{mean:.2f} people per frame on average, at most {most}")
+    for cam, (looked, found) in result.guided.items():
+        if looked:
+            console.print(f"{cam}: looked again at {looked} places where the other views put a person it missed; "
+                          f"found {found}")
     console.print(f"wrote {result.path}" if result.detected else f"{result.path} is up to date")
 
 

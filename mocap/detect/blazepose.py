@@ -112,7 +112,7 @@ _saved_stderr = -1
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence file descriptor 2 while MediaPipe graphs live: their C++ threads print start-up notices (TFLite
     delegate, feedback tensors, ROI projection) that are not ours to show and break the progress bars.
     Python errors still propagate as exceptions. File descriptors belong to the process, so views detected
@@ -158,7 +158,7 @@ def detect_video(path: str | os.PathLike, camera: str, config: DetectorConfig = 
     info = probe(path, exact=False)  # the header's count, checked below by decoding every frame
     F = info.frames if stop is None else stop
     W, H = info.width, info.height
-    with _quiet_stderr():
+    with quiet_stderr():
         if config.max_people == 1:
             graph = mp.solutions.pose.Pose(
                 static_image_mode=False, model_complexity=config.model_complexity,

@@ -77,15 +77,17 @@ class CropGraph:
     Not PoseLandmarker: in video mode it always filters a single person's landmarks, and the filter's lag makes
     the views disagree. On the Pose2Sim sample, leave-one-view-out error was 27.6 px with PoseLandmarker on the
     crops and 25.6 px with this graph (the same fit, silhouettes off); the fit's temporal prior smooths in 3D
-    instead, without lag."""
+    instead, without lag. ``static``: every crop on its own (the detector runs on each), for crops of
+    unrelated frames (`mocap.detect.guided`)."""
 
-    def __init__(self, masks: bool, min_detection: float, min_tracking: float, complexity: int = 1):
+    def __init__(self, masks: bool, min_detection: float, min_tracking: float, complexity: int = 1,
+                 static: bool = False):
         try:
             import mediapipe as mp
         except ImportError:
             raise MissingDependencyError("mediapipe is not installed; pip install mediapipe==0.10.21") from None
         self.masks = masks
-        self.pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=complexity, smooth_landmarks=False,
+        self.pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=complexity, smooth_landmarks=False,
                                            enable_segmentation=masks, smooth_segmentation=False,
                                            min_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
 

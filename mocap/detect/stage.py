@@ -4,6 +4,10 @@ Each view is written into the file as soon as it finishes (the whole file is rew
 file and renamed), so an interrupted run keeps the views done and never leaves a half-written file.
 A view already in the file is skipped when it was detected from the same footage with the same
 detector settings, unless ``force``.
+
+Then, when the session is calibrated and several people are detected, every view is looked at again where
+the other views put a person its detector missed (`mocap.fitting.missed` says where, `mocap.detect.guided`
+reads there); those readings are flagged ``guided`` in the file and redone whenever a view is detected again.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Mapping, Sequence
 
 from mocap.detect.blazepose import FORMAT, DetectorConfig, check_model, source_fingerprint
 from mocap.detect.parallel import ViewProgress, detect_views
 from mocap.errors import InputDataError, MocapWarning
-from mocap.io.keypoints_h5 import Detections2D, merge_views, read_view_meta, write_keypoints
+from mocap.io.keypoints_h5 import Detections2D, merge_views, read_detections, read_view_meta, write_keypoints
 from mocap.session import Session
 
 # View metadata that must match for a view to count as done (mtime and rates may differ).
@@ -30,12 +35,16 @@ class DetectResult:
     skipped: tuple[str, ...]  # cameras already done
     detection_rate: dict[str, float]  # camera -> fraction of frames with a person, for the cameras run now
     people: dict[str, tuple[float, int]]  # camera -> (mean, most) people per frame, for the cameras run now
+    guided: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    # camera -> (places looked at again, people found there), when the views were looked at again now
+
 
 
 def detect_session(session: Session, cameras: Sequence[str] | None = None, *, force: bool = False,
                    config: DetectorConfig = DetectorConfig(), workers: int | None = None,
-                   progress: ViewProgress | None = None) -> DetectResult:
-    """Detect the views ``cameras`` (default: all) of ``session`` that are not done yet (all when ``force``)."""
+                   progress: ViewProgress | None = None, guided: bool = True) -> DetectResult:
+    """Detect the views ``cameras`` (default: all) of ``session`` that are not done yet (all when ``force``);
+    then, with ``guided``, look again for the people views missed (several-people detection only)."""
     check_model(config.model_complexity, config.max_people)
     cameras = list(cameras) if cameras else list(session.cameras)
     unknown = [c for c in cameras if c not in session.cameras]
@@ -78,4 +87,27 @@ def detect_session(session: Session, cameras: Sequence[str] | None = None, *, fo
     rates = {cam: float(p.any(axis=1).mean()) if len(p) else 0.0 for cam, p in found.items()}
     people = {cam: (float(p.sum(axis=1).mean()) if len(p) else 0.0, int(p.sum(axis=1).max(initial=0)))
               for cam, p in found.items()}
-    return DetectResult(str(out), tuple(todo), tuple(skipped), rates, people)
+    looked = {}
+    if (guided and config.max_people > 1 and session.calibration_path.is_file()
+            and any("guided" not in m for m in read_view_meta(out)[1].values())):
+        looked = _look_again(out, sources, session.root, config)
+    return DetectResult(str(out), tuple(todo), tuple(skipped), rates, people, looked)
+
+
+def _look_again(out: Path, sources: Mapping[str, Path], root: Path, config: DetectorConfig) -> dict[str, tuple[int, int]]:
+    """Add to the file at ``out`` the people its views missed; camera -> (places looked at, people found)."""
+    from mocap.detect.guided import Look, look_again, with_readings, without_guided
+    from mocap.fitting.missed import session_guide  # the association of the fitting stage knows who is where
+
+    det = without_guided(read_detections(out))
+    misses = session_guide(root)(det)
+    counts, view_meta = {}, list(det.view_meta)
+    for v, cam in enumerate(det.cameras):
+        present = det.present
+        looks = [Look(m.frame, m.expected, det.keypoints[m.frame, v][present[m.frame, v]]) for m in misses if m.view == v]
+        readings = look_again(sources[cam], looks, config.masks, config.min_detection_confidence) if cam in sources else []
+        det = with_readings(det, v, readings)
+        counts[cam] = (len(looks), len(readings))
+        view_meta[v] = {**view_meta[v], "guided": {"looked": len(looks), "found": len(readings)}}
+    write_keypoints(out, dataclasses.replace(det, view_meta=tuple(view_meta)))
+    return counts

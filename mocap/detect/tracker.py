@@ -69,7 +69,7 @@ def to_frame(kp: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> np.ndarray
     return out
 
 
-def _crop_box(M: np.ndarray, res: int) -> np.ndarray:
+def crop_extent(M: np.ndarray, res: int) -> np.ndarray:
     """The frame rectangle x0, y0, x1, y1 (edge to edge) that a crop ``res`` x ``res`` with map ``M`` covers."""
     k, b = M[0, 0], M[:, 2]
     lo, hi = (-0.5 - b) / k, (res - 0.5 - b) / k
@@ -89,7 +89,7 @@ def _follow_crop(crop: tuple | None, box: np.ndarray) -> tuple[np.ndarray, float
     return centre, side
 
 
-def _fill(crop: np.ndarray, box: np.ndarray, M: np.ndarray, source: np.ndarray | None = None) -> None:
+def fill_box(crop: np.ndarray, box: np.ndarray, M: np.ndarray, source: np.ndarray | None = None) -> None:
     """Black out (or, with ``source``, restore from it) the frame box x0, y0, x1, y1 inside a crop with map ``M``."""
     if not np.isfinite(box).all():
         return
@@ -153,14 +153,14 @@ class PeopleTracker:
         if len(hide):
             keep = crop.copy()
             for other in box_from_keypoints(np.array(hide), 0.0):
-                _fill(crop, other, M)
-            _fill(crop, box, M, keep)
+                fill_box(crop, other, M)
+            fill_box(crop, box, M, keep)
         landmarks, mask = track.graph(crop)
         if landmarks is None:
             return None
         kp = to_frame(landmarks, M, (CROP, CROP))
         track.keypoints = kp
-        return kp, None if mask is None else (mask, _crop_box(M, CROP))
+        return kp, None if mask is None else (mask, crop_extent(M, CROP))
 
     def _find(self, frame: np.ndarray) -> list[np.ndarray]:
         """People the finder sees in the frame and its tiles that no track holds, most confident first."""

@@ -190,7 +190,8 @@ def frame_range(det: Detections2D, start: int, stop: int) -> Detections2D:
     cut = slice(start, stop)
     return dataclasses.replace(det, keypoints=det.keypoints[cut], boxes=det.boxes[cut], scores=det.scores[cut],
                                masks=None if det.masks is None else det.masks[cut],
-                               mask_boxes=None if det.mask_boxes is None else det.mask_boxes[cut])
+                               mask_boxes=None if det.mask_boxes is None else det.mask_boxes[cut],
+                               guided=None if det.guided is None else det.guided[cut])
 
 
 def default_output(root: Path, frames: tuple[int, int] | None = None) -> Path:
@@ -266,6 +267,7 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
         # the windows' own fits served the refits only (15 MB for 18,000 frames, for every person fitted)
         result = with_association(dataclasses.replace(result, swaps=swaps, raw=None), inp.association, n,
                                   inp.pipeline.fit.min_views, far)
+        extra["guided_detections"] = _guided_used(inp.detections, inp.association.slots(n), result)
         meta = _metadata(dataclasses.replace(inp, keypoints=kp, swaps=swaps),
                          {"shape_file": str(shape) if shape and n == inp.people[0] else None, "person": n,
                           "people": list(inp.people), "first_frame": inp.first_frame, **extra})
@@ -280,6 +282,16 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
                 write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
         fits.append(PersonFit(n, result, path, kp))
     return fits, out
+
+
+def _guided_used(det: Detections2D, slots: np.ndarray, result: FitResult) -> dict[str, int]:
+    """Camera -> frames whose fit used a reading `mocap detect` made by looking again where the other views put
+    the person (`mocap.detect.guided`), for the cameras with any."""
+    if det.guided is None:
+        return {}
+    guided = np.take_along_axis(det.guided, np.clip(slots, 0, None)[..., None], 2)[..., 0] & (slots >= 0)
+    counts = (guided & result.views_used).sum(0)
+    return {cam: int(c) for cam, c in zip(result.cameras, counts) if c}
 
 
 def _fit_person(inp: Inputs, kp: Keypoints2D, previous: FitResult | None = None, changed: np.ndarray | None = None,

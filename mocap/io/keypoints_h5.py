@@ -1,6 +1,6 @@
 """2D keypoints of every view in one HDF5 file (``output/keypoints2d.h5``).
 
-Layout, format version 2 (one group per camera, so views can be added one by one and read by name)::
+Layout, format version 3 (one group per camera, so views can be added one by one and read by name)::
 
     /                      attrs: format_version, keypoint_format, keypoint_names (JSON), fps, meta (JSON)
     /<camera>/keypoints    (F, P, K, 3) float32: pixel x, pixel y, confidence; NaN where a slot is empty
@@ -11,12 +11,14 @@ Layout, format version 2 (one group per camera, so views can be added one by one
                            to S x S pixels (gzip)
     /<camera>/mask_boxes   (F, P, 4) float32, optional: the image box x0, y0, x1, y1 each mask covers, edge to edge
                            (pixel centres at integers; `mocap.detect.masks.to_image` pastes a mask back)
+    /<camera>/guided       (F, P) uint8, optional: 1 where the slot was read by looking again where the other
+                           views put a person this view's detector missed (`mocap.detect.guided`)
     /<camera>              attrs: image_size (width, height), plus per-view metadata
 
 P is the number of person slots of that view (the most people found in one frame); slots are per frame and
 carry no identity across frames or views: association across views and over time gives identities.
 Version 1 files (written before people were separated: keypoints (F, K, 3), boxes (F, 4)) still load, as one
-slot. Frames are never dropped or shifted: frame f of every view is the same instant.
+slot; version 2 files are version 3 without ``guided``. Frames are never dropped or shifted: frame f of every view is the same instant.
 
 In memory: `Detections2D` holds every person, ``(F, V, P, K, 3)`` (frame, view, slot, keypoint, xyc);
 `Keypoints2D` holds one person per view, ``(F, V, K, 3)``, which is what a fit consumes.
@@ -35,7 +37,7 @@ import numpy as np
 from mocap.errors import InputDataError, listing
 from mocap.io.atomic import atomic_buffer
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +114,7 @@ class Detections2D:
     view_meta: tuple[dict, ...] | None = None  # (V,)
     masks: np.ndarray | None = None  # (F, V, P, S, S) uint8
     mask_boxes: np.ndarray | None = None  # (F, V, P, 4)
+    guided: np.ndarray | None = None  # (F, V, P) bool: read where the other views put a missed person; None: none was
 
     def __post_init__(self) -> None:
         V, K = len(self.cameras), len(self.names)
@@ -130,6 +133,11 @@ class Detections2D:
                             ("view_meta", tuple(self.view_meta) if self.view_meta is not None else tuple({} for _ in range(V)))):
             object.__setattr__(self, attr, value)
         _check_masks(self, (F, V, P))
+        if self.guided is not None:
+            guided = np.asarray(self.guided, dtype=bool)
+            if guided.shape != (F, V, P):
+                raise InputDataError(f"guided has shape {guided.shape}, expected {(F, V, P)}")
+            object.__setattr__(self, "guided", guided)
 
     @property
     def num_frames(self) -> int:
@@ -158,7 +166,8 @@ class Detections2D:
         idx = _view_index(self.cameras, cameras)
         return Detections2D(tuple(cameras), self.keypoints[:, idx], self.boxes[:, idx], self.scores[:, idx],
                             self.image_sizes[idx], self.format, self.names, self.fps, dict(self.meta),
-                            tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)))
+                            tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)),
+                            None if self.guided is None else self.guided[:, idx])
 
     def pick(self, slots: np.ndarray) -> Keypoints2D:
         """One person per view: ``slots`` (F, V) int, the slot to take in each frame and view, -1 for none."""
@@ -267,6 +276,8 @@ def _write_view(f, det: Detections2D, v: int) -> None:
         g.create_dataset("masks", data=det.masks[:, v], compression="gzip", compression_opts=4,
                          chunks=(1, max(det.num_slots, 1), S, S))
         g.create_dataset("mask_boxes", data=det.mask_boxes[:, v])
+    if det.guided is not None:
+        g.create_dataset("guided", data=det.guided[:, v].astype(np.uint8))
     g.attrs["image_size"] = det.image_sizes[v]
     g.attrs["meta"] = _json_attr(det.view_meta[v])
 
@@ -346,6 +357,7 @@ _AXES = {1: {"keypoints": ("F", "K", 3), "boxes": ("F", 4), "detected": ("F",), 
              "mask_boxes": ("F", 4)},
          2: {"keypoints": ("F", "P", "K", 3), "boxes": ("F", "P", 4), "scores": ("F", "P"), "detected": ("F",),
              "masks": ("F", "P", "S", "S"), "mask_boxes": ("F", "P", 4)}}
+_AXES[3] = {**_AXES[2], "guided": ("F", "P")}
 
 
 def _dataset(path: Path, g, cam: str, name: str, axes: tuple, sizes: dict) -> np.ndarray:
@@ -383,7 +395,9 @@ def _read_view(path: Path, g, cam: str, version: int, num_names: int) -> dict:
         mask_boxes = None if mask_boxes is None else mask_boxes[:, None]
     else:
         scores = data["scores"] if data["scores"] is not None else np.where(detected[:, None], 1.0, np.nan)
+    guided = data.get("guided")
     return {"keypoints": kp, "boxes": boxes, "scores": scores, "masks": masks, "mask_boxes": mask_boxes,
+            "guided": np.zeros(scores.shape, bool) if guided is None else guided.astype(bool),
             "size": tuple(size.tolist()), "meta": json.loads(g.attrs.get("meta", "{}"))}
 
 
@@ -395,7 +409,7 @@ def _pad_slots(arr: np.ndarray | None, P: int, fill) -> np.ndarray | None:
 
 
 def read_detections(path: str | os.PathLike, cameras: Sequence[str] | None = None) -> Detections2D:
-    """Every person of the views ``cameras`` (all, in file order, when ``None``); version 1 and 2 files."""
+    """Every person of the views ``cameras`` (all, in file order, when ``None``); version 1 to 3 files."""
     import h5py
 
     path = Path(path)
@@ -438,6 +452,7 @@ def read_detections(path: str | os.PathLike, cameras: Sequence[str] | None = Non
             scores=stack("scores", np.nan), image_sizes=np.array([pv["size"] for pv in views]), format=fmt,
             names=names, fps=fps, meta=meta, view_meta=tuple(pv["meta"] for pv in views),
             masks=stack("masks", 0) if has_masks else None,
-            mask_boxes=stack("mask_boxes", np.nan) if has_masks else None)
+            mask_boxes=stack("mask_boxes", np.nan) if has_masks else None,
+            guided=stack("guided", False) if any(pv["guided"].any() for pv in views) else None)
     except InputDataError as e:  # the container's own checks (shapes across views) name no file
         raise InputDataError(f"{path}: {e}") from None
