@@ -5,7 +5,8 @@
 Builds a session folder (videos linked from the sample, Qualisys calibration imported), detects BlazePose
 keypoints unless the session already holds them, fits all views (`mocap run`), then for each camera fits the
 other three and measures the 2D distance of the projected body to the held-out camera's own detections
-(confidence >= 0.5). Prints markdown tables.
+(confidence >= 0.5), and how much of that is one shift of the held-out view's whole image (its mean residual,
+`LeaveOneViewOut.offsets`). Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -60,15 +61,19 @@ def main() -> None:
     cams = inp.keypoints.cameras
     print(f"\n{inp.keypoints.num_frames} frames, {len(cams)} views, combine={cfg.combine}, weighting={cfg.weighting}; "
           f"all-view fit {fit_s:.1f} s\n")
-    print("| camera | reprojection, all views fitted: mean / median px | leave-one-view-out: mean / median px |")
-    print("|---|---|---|")
-    lv, lm = lovo.per_view(), lovo.per_view(np.median)
+    print("| camera | reprojection, all views fitted: mean / median px | leave-one-view-out: mean / median px "
+          "| LOVO offset x, y px | LOVO less the offset: mean px |")
+    print("|---|---|---|---|---|")
+    lv, lm, lc, off = lovo.per_view(), lovo.per_view(np.median), lovo.per_view(centred=True), lovo.offsets()
     for v, c in enumerate(cams):
         e = res.error_px[:, v]
-        print(f"| {c} | {np.nanmean(e):.1f} / {np.nanmedian(e):.1f} | {lv[c]:.1f} / {lm[c]:.1f} |")
+        print(f"| {c} | {np.nanmean(e):.1f} / {np.nanmedian(e):.1f} | {lv[c]:.1f} / {lm[c]:.1f} | "
+              f"{off[c][0]:+.1f}, {off[c][1]:+.1f} | {lc[c]:.1f} |")
     print(f"| all | {np.nanmean(res.error_px):.1f} / {np.nanmedian(res.error_px):.1f} | "
-          f"{lovo.overall():.1f} / {lovo.overall(np.median):.1f} |\n")
-    print("Reprojection: per frame, the mean over the view's confident keypoints; LOVO: per keypoint and frame.\n")
+          f"{lovo.overall():.1f} / {lovo.overall(np.median):.1f} | | |\n")
+    print("Reprojection: per frame, the mean over the view's confident keypoints; LOVO: per keypoint and frame. "
+          "Offset: the held-out view's mean residual (projected minus detected), one shift of its whole image "
+          "that no fit of the other views can predict (calibration, or a detector reading that view off).\n")
     print("| keypoint | LOVO mean px | LOVO median px |")
     print("|---|---|---|")
     km = lovo.per_keypoint(np.median)

@@ -261,6 +261,8 @@ def test_leave_one_view_out_measures_the_held_out_view(scene):
     res = leave_one_view_out(kp, rig, body, spec, NO_SMOOTHING.replace(iterations=4), betas=truth.betas[0])
     assert res.errors.shape == (4, 4, 24)
     assert abs(res.per_view()["cam2"] - 10.0) < 1.0
+    np.testing.assert_allclose(res.offsets()["cam2"], [-10.0, 0.0], atol=1.0)  # projected minus detected
+    assert res.per_view(centred=True)["cam2"] < 1.0
     assert set(res.per_keypoint()) == set(spec.names)
 
 
