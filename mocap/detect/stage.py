@@ -39,7 +39,6 @@ class DetectResult:
     # camera -> (places looked at again, people found there), when the views were looked at again now
 
 
-
 def detect_session(session: Session, cameras: Sequence[str] | None = None, *, force: bool = False,
                    config: DetectorConfig = DetectorConfig(), workers: int | None = None,
                    progress: ViewProgress | None = None, guided: bool = True) -> DetectResult:
