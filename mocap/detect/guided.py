@@ -27,7 +27,7 @@ import numpy as np
 from mocap.detect.blazepose import quiet_stderr
 from mocap.detect.crops import box_from_keypoints, crop_image
 from mocap.detect.people import CropGraph, same_person
-from mocap.detect.tracker import CROP, CROP_MARGIN, crop_extent, fill_box, to_frame
+from mocap.detect.tracker import CROP, crop_extent, fill_box, follow_crop, to_frame
 from mocap.io.keypoints_h5 import Detections2D
 from mocap.io.video import read_frames
 
@@ -84,8 +84,8 @@ def read_person(graph: CropGraph, frame: np.ndarray, look: Look) -> Reading | No
     if known.sum() < MIN_COMMON:
         return None
     box = np.concatenate([expected[known].min(0), expected[known].max(0)])
-    side = CROP_MARGIN * max(box[2] - box[0], box[3] - box[1], 16.0)
-    crop, M = crop_image(frame, (box[:2] + box[2:]) / 2, side / 200.0, CROP)
+    centre, side = follow_crop(None, box)  # the crop a track would take around this person
+    crop, M = crop_image(frame, centre, side / 200.0, CROP)
     others = np.asarray(look.others, float).reshape(-1, *expected.shape[:1], 3)
     other_boxes = box_from_keypoints(others, 0.0)
     if len(others):

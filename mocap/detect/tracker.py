@@ -76,7 +76,7 @@ def crop_extent(M: np.ndarray, res: int) -> np.ndarray:
     return np.array([lo[0], lo[1], hi[0], hi[1]])
 
 
-def _follow_crop(crop: tuple | None, box: np.ndarray) -> tuple[np.ndarray, float]:
+def follow_crop(crop: tuple | None, box: np.ndarray) -> tuple[np.ndarray, float]:
     """The crop (centre, side) for a person's landmark box: the last crop while the person stays well inside
     it, else a new one around them. A still crop keeps the graph's ROI tracking in one frame of reference
     (a crop that followed every landmark's jitter fed the jitter back)."""
@@ -147,7 +147,7 @@ class PeopleTracker:
         ``hide``: keypoints ``(33, 3)`` of other people, blacked out of the crop (outside this person's box)
         so that a new track's detector finds its own person, not a more confident neighbour."""
         box = box_from_keypoints(track.keypoints, 0.0)
-        centre, side = _follow_crop(track.crop, box)
+        centre, side = follow_crop(track.crop, box)
         track.crop = (centre, side)
         crop, M = crop_image(frame, centre, side / 200.0, CROP)
         if len(hide):

@@ -69,7 +69,8 @@ def missed(det: Detections2D, rig: CameraRig, assoc: Association, cfg: Associati
 
 
 def _picked(det: Detections2D, slots: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """``(N, V, K, 3)`` float64 keypoints of ``slots`` (F, V) in ``frames``; NaN where a view holds none."""
+    """``(N, V, K, 3)`` float64 keypoints of ``slots`` (F, V) in ``frames``; NaN where a view holds none (not
+    `Detections2D.pick`, which copies the whole take and builds its masks' occluders)."""
     s = slots[frames]
     kp = det.keypoints[frames[:, None], np.arange(slots.shape[1])[None], np.clip(s, 0, None)].astype(np.float64)
     kp[s < 0] = np.nan
