@@ -75,8 +75,6 @@ def _print_person(fit, main: bool, several: bool) -> None:
     from mocap.fitting.people import REASON_TEXT, reason_counts
     from mocap.fitting.sequence import FLAGS
     from mocap.fitting.swaps import swap_counts
-    from mocap.io.smpl_npz import load_sequence
-
     result = fit.result
     title = f"person {fit.person}{' (main subject)' if main and several else ''}: " if several else ""
     table = Table(title=f"{title}reprojection error per view (px, mean over frames)")
@@ -95,7 +93,7 @@ def _print_person(fit, main: bool, several: bool) -> None:
     for cam, kinds in reason_counts(result.view_reasons, result.cameras).items():
         console.print(styled(f"{cam}: left out of " + "; ".join(f"{n} frames: {REASON_TEXT[k]}" for k, n in kinds.items()),
                              "yellow"))
-    for cam, n in load_sequence(fit.path).meta.get("guided_detections", {}).items():
+    for cam, n in fit.guided.items():
         console.print(f"{cam}: {n} frames read again where the other views put the person (`mocap detect` "
                       "missed them there at first)")
     if result.swaps is not None:

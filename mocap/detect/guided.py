@@ -135,7 +135,7 @@ def with_readings(det: Detections2D, view: int, readings: list[Reading]) -> Dete
     for r, s in zip(readings, slots):
         f = r.frame
         kp[f, view, s] = r.keypoints
-        boxes[f, view, s] = np.concatenate([r.keypoints[:, :2].min(0), r.keypoints[:, :2].max(0)])
+        boxes[f, view, s] = box_from_keypoints(r.keypoints, 0.0)
         scores[f, view, s] = r.keypoints[:, 2].mean()
         guided[f, view, s] = True
         if masks is not None:

@@ -96,14 +96,14 @@ def detect_session(session: Session, cameras: Sequence[str] | None = None, *, fo
 def _look_again(out: Path, sources: Mapping[str, Path], root: Path, config: DetectorConfig) -> dict[str, tuple[int, int]]:
     """Add to the file at ``out`` the people its views missed; camera -> (places looked at, people found)."""
     from mocap.detect.guided import Look, look_again, with_readings, without_guided
-    from mocap.fitting.missed import session_guide  # the association of the fitting stage knows who is where
+    from mocap.fitting.missed import session_misses  # the association of the fitting stage knows who is where
 
-    det = without_guided(read_detections(out))
-    misses = session_guide(root)(det)
+    det = found = without_guided(read_detections(out))
+    misses = session_misses(root, found)
     counts, view_meta = {}, list(det.view_meta)
     for v, cam in enumerate(det.cameras):
-        present = det.present
-        looks = [Look(m.frame, m.expected, det.keypoints[m.frame, v][present[m.frame, v]]) for m in misses if m.view == v]
+        looks = [Look(m.frame, m.expected, found.keypoints[m.frame, v][found.present[m.frame, v]])
+                 for m in misses if m.view == v]
         readings = look_again(sources[cam], looks, config.masks, config.min_detection_confidence) if cam in sources else []
         det = with_readings(det, v, readings)
         counts[cam] = (len(looks), len(readings))

@@ -14,11 +14,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from mocap.cameras import CameraRig
+from mocap.cameras import CameraRig, world_to_camera
 from mocap.fitting.association import AssociationConfig
 from mocap.fitting.tracking import VIEW_REASONS, Association, associate
 from mocap.fitting.triangulation import triangulate
@@ -56,7 +55,7 @@ def missed(det: Detections2D, rig: CameraRig, assoc: Association, cfg: Associati
         conf = np.where(np.nan_to_num(kp[..., 2]) >= cfg.min_confidence, kp[..., 2], 0.0)
         X, _ = triangulate(rig, kp[..., :2], np.nan_to_num(conf))
         uv = rig.project(np.broadcast_to(X[:, None], (len(frames), V, K, 3)))  # (N, V, K, 2)
-        depth = np.einsum("vij,nkj->nvki", rig.R, X)[..., 2] + rig.t[None, :, None, 2]
+        depth = world_to_camera(X[:, None], rig.R, rig.t)[..., 2]  # (N, V, K)
         uv[~(depth > 0)] = np.nan
         for i, f in enumerate(frames):
             for v in np.flatnonzero(np.isin(reasons[f], LOOK_AGAIN)):
@@ -85,9 +84,9 @@ def _inside(points: np.ndarray, size: np.ndarray) -> float:
     return float(inner / area)
 
 
-def session_guide(root: str | Path) -> Callable[[Detections2D], list[Miss]]:
-    """The misses of a session's detections, with the calibration and association settings of the session at
-    ``root`` (`mocap.detect.stage` looks there again)."""
+def session_misses(root: str | Path, det: Detections2D) -> list[Miss]:
+    """`missed` of the session at ``root``'s detections ``det``, with its calibration and association settings
+    (`mocap.detect.stage` looks there again); views are indices into ``det.cameras``."""
     from mocap.config import SessionConfig, load_config, read_yaml
     from mocap.fitting.config import load_pipeline
     from mocap.io.calibration_toml import load_rig
@@ -97,13 +96,9 @@ def session_guide(root: str | Path) -> Callable[[Detections2D], list[Miss]]:
     scfg = load_config(SessionConfig, read_yaml(yaml), str(yaml)) if yaml.is_file() else SessionConfig()
     cfg = load_pipeline(scfg.pipeline, scfg.overrides).fit.association
     rig_all = load_rig(root / "calibration.toml")
-
-    def guide(det: Detections2D) -> list[Miss]:
-        cams = [c for c in det.cameras if c in rig_all]
-        if len(cams) < 3:  # two views to place a person and one that missed them
-            return []
-        sub, rig = det.select(cams), rig_all.subset(cams)
-        index = [det.cameras.index(c) for c in cams]
-        return [dataclasses.replace(m, view=index[m.view]) for m in missed(sub, rig, associate(sub, rig, cfg), cfg)]
-
-    return guide
+    cams = [c for c in det.cameras if c in rig_all]
+    if len(cams) < 3:  # two views to place a person and one that missed them
+        return []
+    sub, rig = det.select(cams), rig_all.subset(cams)
+    index = [det.cameras.index(c) for c in cams]
+    return [dataclasses.replace(m, view=index[m.view]) for m in missed(sub, rig, associate(sub, rig, cfg), cfg)]

@@ -229,6 +229,7 @@ class PersonFit:
     result: FitResult
     path: Path  # output/people/<id>/smpl.npz
     keypoints: Keypoints2D  # the person's detections as fitted (swaps undone, views far from the fit removed)
+    guided: dict[str, int]  # camera -> frames fitted from a reading made by looking again (`_guided_used`)
 
 
 def run_session(root: Path, views: int | None = None, shape: Path | None = None, pipeline: str | None = None,
@@ -280,7 +281,7 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
             save_sequence(out, seq)
             if debug:
                 write_diagnostics(inp.root / "output" / "fit.h5", result, meta)
-        fits.append(PersonFit(n, result, path, kp))
+        fits.append(PersonFit(n, result, path, kp, extra["guided_detections"]))
     return fits, out
 
 
