@@ -14,6 +14,7 @@ with a rig's ``R`` ``(V, 3, 3)``).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -21,14 +22,15 @@ import numpy as np
 
 from mocap.errors import InputDataError
 
-try:  # torch is a hard dependency, but numpy-only callers should not pay for importing it here
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
-
 
 def _is_torch(x) -> bool:
+    # A tensor exists only once torch is imported: numpy-only callers (the overlays) never pay for importing it.
+    torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _stack(arrays, axis: int):
+    return sys.modules["torch"].stack(arrays, axis) if _is_torch(arrays[0]) else np.stack(arrays, axis)
 
 
 def _transpose(M):
@@ -59,8 +61,7 @@ def distort(xy, dist):
     radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
     xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
     yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    stack = torch.stack if _is_torch(xy) else np.stack
-    return stack([xd, yd], -1)
+    return _stack([xd, yd], -1)
 
 
 def project_camera_points(X_cam, K, dist):
@@ -70,8 +71,7 @@ def project_camera_points(X_cam, K, dist):
     Kb = K[..., None, :, :]
     u = Kb[..., 0, 0] * xy[..., 0] + Kb[..., 0, 2]
     v = Kb[..., 1, 1] * xy[..., 1] + Kb[..., 1, 2]
-    stack = torch.stack if _is_torch(xy) else np.stack
-    return stack([u, v], -1)
+    return _stack([u, v], -1)
 
 
 def project(X, K, dist, R, t):
@@ -273,5 +273,7 @@ class CameraRig:
 
     def torch_params(self, dtype=None, device=None) -> dict[str, "torch.Tensor"]:
         """``K``, ``dist``, ``R``, ``t`` as tensors for the differentiable functions above."""
+        import torch
+
         dtype = dtype or torch.float32
         return {k: torch.as_tensor(getattr(self, k), dtype=dtype, device=device) for k in ("K", "dist", "R", "t")}

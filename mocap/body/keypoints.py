@@ -37,13 +37,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from mocap.body.model import JOINT_NAMES, OPEN_BODY_FILE, BodyModel
+from mocap.body.arrays import OPEN_BODY_FILE
+from mocap.body.skeleton import JOINT_NAMES
 from mocap.errors import InputDataError, MissingDependencyError
 from mocap.keypoint_formats import COCO18, KEYPOINT_NAMES
+
+if TYPE_CHECKING:  # torch stays out of torch-free callers (the overlays pose the body in numpy)
+    import torch
+
+    from mocap.body.model import BodyModel
 
 # Surface landmarks on SMPL's mesh: smplx's published vertex ids; None = no
 # published vertex (the keypoint then falls back to FALLBACK with weight 0).
@@ -209,6 +215,8 @@ def place_along_bones(points: torch.Tensor, joints: torch.Tensor, bones) -> torc
     """``points`` ``(B, K, 3)`` with the keypoints that lie along a bone (``bones``, `along_bones` of their
     spec) put there, between ``joints`` ``(B, 24, 3)`` (posed or at rest): a point of the bone moves with it,
     so this is exact."""
+    import torch
+
     if bones is None:
         return points
     k, j, t, f = bones
@@ -220,6 +228,8 @@ def place_along_bones(points: torch.Tensor, joints: torch.Tensor, bones) -> torc
 
 def body_keypoints(body: BodyModel, spec: KeypointSpec, global_orient, body_pose, betas=None, transl=None) -> torch.Tensor:
     """World positions ``(B, K, 3)`` of the keypoints in ``spec``, through the fast :meth:`BodyModel.points` path."""
+    import torch
+
     is_vertex = spec.joint_index < 0
     joints, verts = body.points(global_orient, body_pose, betas, transl, vertex_ids=spec.vertex_index[is_vertex])
     out = joints[:, np.where(is_vertex, 0, spec.joint_index)]

@@ -333,7 +333,7 @@ def _other_people(session, result, body, idx: np.ndarray, used: np.ndarray) -> t
     for path in sorted((session.output_dir / "people").glob("*/smpl.npz")):
         if path.parent.name.isdigit() and int(path.parent.name) != main:
             other = load_result(path)
-            others.append((int(path.parent.name), body_vertices(body, other, idx)[:, used]))
+            others.append((int(path.parent.name), body_vertices(body, other, used, idx)))
     return main, tuple(others)
 
 
@@ -341,8 +341,6 @@ def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
                frames: slice | Sequence[int] | None = None) -> OverlayScene:
     """Read the session's calibration, detections and fitted sequence, and pose the body at ``frames`` (a slice
     or indices; all by default)."""
-    import torch
-
     from mocap.io.calibration_toml import load_rig
     from mocap.session import Session
     from mocap.viz.result import body_for_result, body_vertices, keypoints_world, load_result
@@ -365,16 +363,14 @@ def load_scene(session_dir: str | os.PathLike, style: str = "shaded",
         idx = np.unique(np.asarray([f for f in frames if 0 <= f < F], dtype=np.int64))
     if len(idx) == 0:
         raise InputDataError(f"no frame to draw: the session has {session.num_frames} frames, the fit {result.num_frames}")
-    with torch.no_grad():
-        rest = body.forward(torch.zeros(1, 3, dtype=body.dtype), torch.zeros(1, 23, 3, dtype=body.dtype),
-                            torch.as_tensor(result.betas, dtype=body.dtype)[None]).vertices[0].numpy()
+    rest = body.shaped(result.betas)[1]
     # Wireframes need larger faces than shading to stay readable.
     cell_m = 0.025 if style == "shaded" else 0.05
-    faces = outward_faces(rest, decimate_faces(rest, np.asarray(body.faces, dtype=np.int64), cell_m))
+    faces = outward_faces(rest, decimate_faces(rest, body.faces, cell_m))
     # Only the decimated mesh's vertices are kept (about a fifth): less to project per view and to hold.
     used, faces = np.unique(faces, return_inverse=True)
     points = keypoints_world(body, result, kp.format, idx) if kp is not None else None
-    return OverlayScene(session, rig, cams, idx, faces.reshape(-1, 3), body_vertices(body, result, idx)[:, used],
+    return OverlayScene(session, rig, cams, idx, faces.reshape(-1, 3), body_vertices(body, result, used, idx),
                         points, kp.keypoints if kp is not None else None, style,
                         *_other_people(session, result, body, idx, used))
 

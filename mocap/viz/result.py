@@ -43,52 +43,44 @@ def view_names(seq: SmplSequence) -> tuple[str, ...] | None:
 
 
 def body_for_result(result: SmplSequence, session_body: str = "open"):
-    """The body model the sequence was fitted with: session.yaml's ``body`` when it is that model (a custom SMPL
-    path cannot be recovered from a name), else the one its ``surface_model`` names."""
-    from mocap.io.export import body_for
+    """The body model file (:class:`mocap.body.arrays.BodyArrays`) the sequence was fitted with: session.yaml's
+    ``body`` when it is that model (a custom SMPL path cannot be recovered from a name), else the one its
+    ``surface_model`` names."""
+    from mocap.io.export import body_arrays_for
 
     try:
-        return body_for(result, session_body)
+        return body_arrays_for(result, session_body)
     except InputDataError:
-        return body_for(result)
+        return body_arrays_for(result)
 
 
-def body_vertices(body, result: SmplSequence, frames=None, batch: int = 64) -> np.ndarray:
-    """World vertices ``(F', V, 3)`` of the ``frames`` (all by default); NaN for empty frames."""
-    import torch
+def _posed(body, result: SmplSequence, frames, vertex_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which of ``frames`` (all by default) are fitted ``(F',)``, and their joints and ``vertex_ids``' vertices."""
+    from mocap.body.posed import pose_body
 
     idx = np.arange(result.num_frames) if frames is None else np.asarray(frames)
-    out = np.full((len(idx), body.num_vertices, 3), np.nan, dtype=np.float32)
     ok = valid_frames(result)[idx]
     sel = idx[ok]
-    betas = torch.as_tensor(result.betas, dtype=body.dtype)[None]
-    pieces = []
-    with torch.no_grad():
-        for s in range(0, len(sel), batch):
-            b = sel[s:s + batch]
-            p = torch.as_tensor(result.poses[b], dtype=body.dtype)
-            res = body.forward(p[:, 0], p[:, 1:], betas.expand(len(b), -1), torch.as_tensor(result.trans[b], dtype=body.dtype))
-            pieces.append(res.vertices.numpy())
-    if pieces:
-        out[ok] = np.concatenate(pieces)
+    joints, verts = pose_body(body, result.poses[sel], result.betas, result.trans[sel], vertex_ids)
+    return ok, joints, verts
+
+
+def body_vertices(body, result: SmplSequence, vertex_ids: np.ndarray, frames=None) -> np.ndarray:
+    """World positions ``(F', K, 3)`` of the vertices ``vertex_ids`` at ``frames`` (all by default); NaN for
+    empty frames. ``body`` is the sequence's :class:`mocap.body.arrays.BodyArrays`."""
+    ok, _, verts = _posed(body, result, frames, vertex_ids)
+    out = np.full((len(ok), len(vertex_ids), 3), np.nan, dtype=np.float32)
+    out[ok] = verts
     return out
 
 
 def keypoints_world(body, result: SmplSequence, fmt: str, frames=None) -> np.ndarray:
     """World positions ``(F', K, 3)`` of the detector format's keypoints on the fitted body; NaN for empty frames."""
-    import torch
+    from mocap.body.keypoints import keypoint_spec
+    from mocap.body.posed import keypoints_of
 
-    from mocap.body.keypoints import body_keypoints, keypoint_spec
-
-    idx = np.arange(result.num_frames) if frames is None else np.asarray(frames)
     spec = keypoint_spec(body, fmt)
-    out = np.full((len(idx), spec.num_keypoints, 3), np.nan, dtype=np.float32)
-    ok = valid_frames(result)[idx]
-    sel = idx[ok]
-    if len(sel):
-        p = torch.as_tensor(result.poses[sel], dtype=body.dtype)
-        betas = torch.as_tensor(result.betas, dtype=body.dtype)[None].expand(len(sel), -1)
-        with torch.no_grad():
-            out[ok] = body_keypoints(body, spec, p[:, 0], p[:, 1:], betas,
-                                     torch.as_tensor(result.trans[sel], dtype=body.dtype)).numpy()
+    ok, joints, verts = _posed(body, result, frames, spec.vertex_index[spec.joint_index < 0])
+    out = np.full((len(ok), spec.num_keypoints, 3), np.nan, dtype=np.float32)
+    out[ok] = keypoints_of(spec, joints, verts)
     return out
