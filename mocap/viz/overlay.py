@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from mocap.cameras import Camera, project, world_to_camera
+from mocap.cameras import Camera, project, project_camera_points, world_to_camera
 from mocap.errors import InputDataError
 from mocap.io.atomic import atomic_path, write_text
 from mocap.viz.manifest import MANIFEST, STILL_BOX
@@ -59,29 +59,32 @@ def draw_mesh(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np
         raise InputDataError(f"unknown overlay style {style!r}; use shaded or wireframe")
     import cv2
 
-    Xc = world_to_camera(vertices.astype(np.float64), camera.R, camera.t)
-    uv = to_image(project(vertices.astype(np.float64), camera.K, camera.dist, camera.R, camera.t), scale)
-    tri = Xc[faces]  # (M, 3, 3)
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    centre = tri.mean(1)
-    facing = -np.einsum("ij,ij->i", normal, centre)  # > 0: the face looks at the camera
-    ok = (tri[..., 2] > 1e-3).all(1) & (facing > 0) & np.isfinite(uv[faces]).all((1, 2))
+    Xc = world_to_camera(np.asarray(vertices, np.float64), camera.R, camera.t)
+    uv = to_image(project_camera_points(Xc, camera.K, camera.dist), scale)
+    a, b, c = (Xc[faces[:, i]] for i in range(3))
+    normal = np.cross(b - a, c - a)
+    facing = -np.einsum("ij,ij->i", normal, a)  # > 0: the face looks at the camera (a: any point of its plane)
+    # In front of the camera the projection is finite; NaN vertices fail the depth test.
+    z = Xc[:, 2] > 1e-3
+    ok = z[faces].all(1) & (facing > 0)
     if not ok.any():
         return image
-    faces, normal, centre, facing = faces[ok], normal[ok], centre[ok], facing[ok]
+    faces, normal, facing = faces[ok], normal[ok], facing[ok]
+    centre = (a[ok] + b[ok] + c[ok]) / 3
     if style == "wireframe":
         cv2.polylines(image, list(_fixed(uv[faces])), True, tuple(int(c) for c in colour), 1, cv2.LINE_AA, _SHIFT)
         return image
     ids, (x0, y0) = rasterise(uv[faces], 1.0 / Xc[faces, 2], image.shape[1::-1])
-    covered = ids >= 0
-    if not covered.any():
+    if not ids.size:
         return image
     # Lambert with a light at the camera: cosine between the face normal and the ray to the face.
     cos = facing / (np.linalg.norm(normal, axis=1) * np.linalg.norm(centre, axis=1) + 1e-12)
     colours = (np.asarray(colour, np.float64)[None] * (0.35 + 0.65 * np.clip(cos, 0, 1))[:, None]).astype(np.uint8)
     block = image[y0:y0 + ids.shape[0], x0:x0 + ids.shape[1]]
-    blended = cv2.addWeighted(colours[ids], alpha, block, 1 - alpha, 0)  # ids -1 pick a colour masked out below
-    np.copyto(block, blended, where=covered[..., None])
+    # ids -1 pick the last colour, masked out by the copy; np.take and cv2.copyTo take a tenth of the time of
+    # fancy indexing and np.copyto(where=).
+    blended = cv2.addWeighted(np.take(colours, ids, axis=0, mode="wrap"), alpha, block, 1 - alpha, 0)
+    cv2.copyTo(blended, (ids >= 0).view(np.uint8), block)
     return image
 
 
