@@ -208,23 +208,20 @@ def _read_av(av, path: Path, size: tuple[int, int], stop: int | None, preview: b
     try:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1  # as in _open: the views are decoded side by side
-        if preview:
-            stream.codec_context.options = {"skip_loop_filter": "all"}
+        if preview:  # "fast" (non-conforming shortcuts) decoded the sample's frames bit for bit, 9 % sooner
+            stream.codec_context.options = {"skip_loop_filter": "all", "flags2": "+fast"}
         for frame in container.decode(stream):
             if stop is not None and index >= stop:
                 return
             fw, fh = frame.width, frame.height
             if frame.format.name == "yuv420p" and fw % 2 == 0 and fh % 2 == 0 and w % 2 == 0 and h % 2 == 0:
-                planes = frame.to_ndarray(format="yuv420p").reshape(-1)  # Y, then U and V at half size
-                out = np.empty(h * w * 3 // 2, np.uint8)
-                cv2.resize(planes[:fh * fw].reshape(fh, fw), (w, h), dst=out[:h * w].reshape(h, w),
-                           interpolation=cv2.INTER_AREA)
-                for i in range(2):
-                    src = planes[fh * fw * (4 + i) // 4:fh * fw * (5 + i) // 4].reshape(fh // 2, fw // 2)
-                    cv2.resize(src, (w // 2, h // 2), dst=out[h * w * (4 + i) // 4:h * w * (5 + i) // 4].reshape(h // 2, w // 2),
-                               interpolation=cv2.INTER_AREA)
-                out = out.reshape(h * 3 // 2, w)
-                yield cv2.cvtColor(out, cv2.COLOR_YUV2BGR_I420)
+                out = np.empty(h * w * 3 // 2, np.uint8)  # I420: Y, then U and V at half size
+                ends = (0, h * w, h * w * 5 // 4, h * w * 3 // 2)
+                for i, plane in enumerate(frame.planes):  # read in place, rows padded to line_size
+                    src = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
+                    pw, ph = (w, h) if i == 0 else (w // 2, h // 2)
+                    cv2.resize(src, (pw, ph), dst=out[ends[i]:ends[i + 1]].reshape(ph, pw), interpolation=cv2.INTER_AREA)
+                yield cv2.cvtColor(out.reshape(h * 3 // 2, w), cv2.COLOR_YUV2BGR_I420)
             else:
                 yield cv2.resize(frame.to_ndarray(format="bgr24"), (w, h), interpolation=cv2.INTER_AREA)
             index += 1

@@ -82,12 +82,13 @@ class VideoWriter:
 
     Use as a context manager: the file appears at ``path`` (atomically) only when the block ends without an
     error. ``crf`` is x264's constant quality (lower is better, 23 its default), ``preset`` its speed:
-    ``superfast`` took 25 % less CPU than ``veryfast`` on 540x960 overlays for twice the file size, and
-    ``ultrafast`` saved little more for another 1.5x.
+    on the sample's 540x960 overlays ``ultrafast`` took 2.1 ms of CPU a frame against 3.6 ms for ``superfast``
+    (which took 25 % less than ``veryfast``), at the same PSNR (33.8 dB against 33.3) for 1.7x the file size.
+    Its Constrained Baseline profile plays everywhere H.264 does.
     """
 
     def __init__(self, path: str | os.PathLike, size: tuple[int, int], fps: float, crf: int = 23,
-                 preset: str = "superfast"):
+                 preset: str = "ultrafast"):
         w, h = (int(s) for s in size)
         if w % 2 or h % 2 or w < 2 or h < 2:
             raise ValueError(f"video size {w}x{h}: H.264 in yuv420p needs even sizes")
