@@ -179,7 +179,8 @@ def read_frames_resized(path: str | os.PathLike, size: tuple[int, int], start: i
     through OpenCV, as :func:`read_frames`): the frame is scaled in its YUV planes and converted to
     BGR at the output size, which on 1080x1920 footage halved to 540x960 took 15 % less CPU than OpenCV's
     full-size conversion. ``preview`` also skips H.264's deblocking filter (another 10 %; its blocks are
-    below a pixel once the frame is halved): for overlays, never for measurement. Raises InputDataError when
+    below a pixel once the frame is halved) and allows FFmpeg's non-conforming shortcuts (``flags2 fast``):
+    for overlays, never for measurement. Raises InputDataError when
     the source ends before ``stop``.
     """
     import cv2
@@ -208,7 +209,7 @@ def _read_av(av, path: Path, size: tuple[int, int], stop: int | None, preview: b
     try:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1  # as in _open: the views are decoded side by side
-        if preview:  # "fast" (non-conforming shortcuts) decoded the sample's frames bit for bit, 9 % sooner
+        if preview:  # "fast" decoded the sample's frames bit for bit, 9 % sooner
             stream.codec_context.options = {"skip_loop_filter": "all", "flags2": "+fast"}
         for frame in container.decode(stream):
             if stop is not None and index >= stop:

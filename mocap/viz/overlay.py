@@ -61,7 +61,7 @@ def draw_mesh(image: np.ndarray, camera: Camera, vertices: np.ndarray, faces: np
 
     Xc = world_to_camera(np.asarray(vertices, np.float64), camera.R, camera.t)
     uv = to_image(project_camera_points(Xc, camera.K, camera.dist), scale)
-    a, b, c = (Xc[faces[:, i]] for i in range(3))
+    a, b, c = Xc[faces.T]  # each (M, 3): the faces' corners
     normal = np.cross(b - a, c - a)
     facing = -np.einsum("ij,ij->i", normal, a)  # > 0: the face looks at the camera (a: any point of its plane)
     # In front of the camera the projection is finite; NaN vertices fail the depth test.
