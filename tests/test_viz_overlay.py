@@ -10,7 +10,8 @@ import torch
 
 cv2 = pytest.importorskip("cv2")
 
-from mocap.viz.overlay import DETECTED_BGR, FITTED_BGR, grid_shape, render_overlay_frame, write_overlays  # noqa: E402
+from mocap.viz.grid import grid_shape  # noqa: E402
+from mocap.viz.overlay import DETECTED_BGR, FITTED_BGR, render_overlay_frame, write_overlays  # noqa: E402
 from mocap.viz.raster import decimate_faces, outward_faces, rasterise  # noqa: E402
 from mocap.io.video_writer import h264_available  # noqa: E402
 from mocap.viz.manifest import STILL_BOX  # noqa: E402

@@ -15,7 +15,6 @@ Pixels are as in :mod:`mocap.cameras` ((0, 0) = centre of the top-left pixel); i
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 from mocap.cameras import Camera, project, project_camera_points, world_to_camera
 from mocap.errors import InputDataError
 from mocap.io.atomic import atomic_path, write_text
+from mocap.viz.grid import even, fit_grid, grid_shape, tile
 from mocap.viz.manifest import MANIFEST, STILL_BOX
 from mocap.viz.raster import decimate_faces, outward_faces, rasterise
 
@@ -169,46 +169,6 @@ def render_overlay_frame(image: np.ndarray, camera: Camera, vertices: np.ndarray
     return out
 
 
-def grid_shape(n: int) -> tuple[int, int]:
-    """(rows, cols) of the smallest near-square grid holding ``n`` views: 4 -> 2x2, 6 -> 2x3."""
-    cols = math.ceil(math.sqrt(n))
-    return math.ceil(n / cols), cols
-
-
-def fit_grid(n: int, aspect: float, box: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The (rows, cols) layout of ``n`` views of width / height ``aspect`` whose cells are largest inside ``box``
-    (w, h), and that cell's (w, h): four portrait views fill a wide box best in one row, four landscape in 2x2."""
-    best = None
-    for rows in range(1, n + 1):
-        cols = math.ceil(n / rows)
-        h = min(box[1] / rows, box[0] / (cols * aspect))
-        if best is None or h > best[0] + 1e-9:
-            best = (h, rows, cols)
-    h, rows, cols = best
-    return (rows, cols), (_even(h * aspect), _even(h))
-
-
-def tile(images: Sequence[np.ndarray], cell: tuple[int, int], shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Images fitted (aspect kept, letterboxed) into ``cell`` (w, h) tiles of a grid (``shape`` (rows, cols),
-    near-square by default)."""
-    import cv2
-
-    rows, cols = shape or grid_shape(len(images))
-    cw, ch = cell
-    out = np.zeros((rows * ch, cols * cw, 3), dtype=np.uint8)
-    for i, img in enumerate(images):
-        s = min(cw / img.shape[1], ch / img.shape[0])
-        w, h = max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))
-        # Bilinear where a view shrinks by less than half: as sharp as area averaging there, at an eighth of the
-        # CPU (OpenCV's area averaging is slow for factors that are not whole).
-        interpolation = cv2.INTER_LINEAR if s >= 0.5 else cv2.INTER_AREA
-        small = img if (w, h) == img.shape[1::-1] else cv2.resize(img, (w, h), interpolation=interpolation)
-        r, c = divmod(i, cols)
-        y, x = r * ch + (ch - h) // 2, c * cw + (cw - w) // 2
-        out[y:y + h, x:x + w] = small
-    return out
-
-
 @dataclass(frozen=True)
 class OverlayOutputs:
     views: dict[str, Path]  # camera -> MP4
@@ -216,10 +176,6 @@ class OverlayOutputs:
     frames: int
     stills: dict[int, Path]  # frame -> PNG of all views (the report's stills)
     codec: str  # "h264", or "mp4v" without PyAV's encoder
-
-
-def _even(n: float) -> int:
-    return max(2, int(round(n / 2)) * 2)  # yuv420p halves both sizes
 
 
 @dataclass(frozen=True, eq=False)
@@ -401,10 +357,10 @@ def write_overlays(session_dir: str | os.PathLike, out_dir: str | os.PathLike | 
     scene = load_scene(session_dir, style, frames)
     session, cams = scene.session, scene.cameras
     out_dir = Path(out_dir) if out_dir is not None else session.output_dir / "overlay"
-    sizes = {c: tuple(_even(n * scale) for n in scene.footage_size(c)) for c in cams}
+    sizes = {c: tuple(even(n * scale) for n in scene.footage_size(c)) for c in cams}
     rows, cols = grid_shape(len(cams))
     aspect = max(w / h for w, h in sizes.values())
-    cell = (_even(grid_height / rows * aspect), _even(grid_height / rows))
+    cell = (even(grid_height / rows * aspect), even(grid_height / rows))
     paths = {c: out_dir / f"{c}.mp4" for c in cams}
     specs = {**{c: (paths[c], sizes[c]) for c in cams}, "grid": (out_dir / "grid.mp4", (cell[0] * cols, cell[1] * rows))}
     if stills is None:

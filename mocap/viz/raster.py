@@ -79,7 +79,8 @@ def rasterise(uv: np.ndarray, inv_depth: np.ndarray, size: tuple[int, int]) -> t
     yy = row.astype(np.float64)
     xt, yt = np.ascontiguousarray(x.T), np.ascontiguousarray(y.T)
     dy = yt[[1, 2, 0]] - yt
-    t = (yy - np.take(yt, f, axis=1)) / np.take(np.where(dy != 0, dy, np.inf), f, axis=1)  # horizontal edges never cross a row
+    dy[dy == 0] = np.inf  # horizontal edges never cross a row
+    t = (yy - np.take(yt, f, axis=1)) / np.take(dy, f, axis=1)
     ok = (t >= 0) & (t <= 1)
     xe = np.take(xt, f, axis=1) + t * np.take(xt[[1, 2, 0]] - xt, f, axis=1)
     xl, xr = np.where(ok, xe, np.inf).min(0), np.where(ok, xe, -np.inf).max(0)
