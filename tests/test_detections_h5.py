@@ -70,6 +70,15 @@ def test_best_and_pick_take_the_right_slot():
     assert not det.pick(np.full((5, 2), 2)).detected[1, 0]  # the empty slot is no detection
 
 
+def test_pick_without_occluders_reads_the_same_person():
+    det = _detections()
+    slots = np.array([[0, 1], [2, 0], [1, 1], [0, 2], [2, 2]])
+    full, bare = det.pick(slots), det.pick(slots, occluders=False)
+    assert full.occluders is not None and bare.occluders is None
+    for name in ("keypoints", "boxes", "detected", "masks", "mask_boxes"):
+        np.testing.assert_array_equal(getattr(bare, name), getattr(full, name))
+
+
 def test_version_1_file_loads_as_one_slot(tmp_path):
     path = tmp_path / "old.h5"
     kp = np.arange(5 * 4 * 3, dtype=np.float32).reshape(5, 4, 3)

@@ -169,8 +169,10 @@ class Detections2D:
                             tuple(self.view_meta[i] for i in idx), *_masks_at(self, (slice(None), idx)),
                             None if self.guided is None else self.guided[:, idx])
 
-    def pick(self, slots: np.ndarray) -> Keypoints2D:
-        """One person per view: ``slots`` (F, V) int, the slot to take in each frame and view, -1 for none."""
+    def pick(self, slots: np.ndarray, occluders: bool = True) -> Keypoints2D:
+        """One person per view: ``slots`` (F, V) int, the slot to take in each frame and view, -1 for none.
+        ``occluders=False`` leaves out the other people's masks (a resample per frame, view and person, with
+        OpenCV), for readers that only look at the keypoints."""
         slots = np.asarray(slots)
         F, V, P = self.scores.shape
         if slots.shape != (F, V):
@@ -190,15 +192,17 @@ class Detections2D:
         if self.masks is not None and P:
             masks = np.where(none[..., None, None], 0, self.masks[f, v, take]).astype(np.uint8)
             mask_boxes = np.where(none[..., None], np.nan, self.mask_boxes[f, v, take])
-        occluders = _occluders(self, np.where(none, -1, take), mask_boxes) if masks is not None and P > 1 else None
+        others = None
+        if occluders and masks is not None and P > 1:
+            others = _occluders(self, np.where(none, -1, take), mask_boxes)
         return Keypoints2D(self.cameras, kp, boxes, detected, self.image_sizes, self.format, self.names, self.fps,
-                           dict(self.meta), self.view_meta, masks, mask_boxes, occluders)
+                           dict(self.meta), self.view_meta, masks, mask_boxes, others)
 
-    def best(self) -> Keypoints2D:
+    def best(self, occluders: bool = True) -> Keypoints2D:
         """The highest-scoring person of each frame and view (what a single-person tool would see)."""
         scores = np.where(self.present, self.scores, -np.inf)
         slots = np.argmax(scores, axis=2) if self.num_slots else np.zeros(scores.shape[:2], int)
-        return self.pick(np.where(self.present.any(axis=2), slots, -1))
+        return self.pick(np.where(self.present.any(axis=2), slots, -1), occluders)
 
 
 def _occluders(det: Detections2D, slots: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -345,10 +349,12 @@ def read_view_meta(path: str | os.PathLike) -> tuple[str | None, dict[str, dict]
         return None, {}
 
 
-def read_keypoints(path: str | os.PathLike, cameras: Sequence[str] | None = None) -> Keypoints2D:
+def read_keypoints(path: str | os.PathLike, cameras: Sequence[str] | None = None,
+                   occluders: bool = True) -> Keypoints2D:
     """One person per view: the highest-scoring detection of each frame and view (the only one in files
-    written by a single-person detector). Use `read_detections` and association for several people."""
-    return read_detections(path, cameras).best()
+    written by a single-person detector). Use `read_detections` and association for several people.
+    ``occluders``: as :meth:`Detections2D.pick`."""
+    return read_detections(path, cameras).best(occluders)
 
 
 # Axes of each dataset per format version (see the module docstring); K and S are checked against the names

@@ -276,12 +276,12 @@ def _person_keypoints(path: Path, cams: tuple[str, ...], result):
 
     fitted = tuple(str(c) for c in result.extra.get("camera_names", ()))
     if "detection_slots" not in result.extra or not set(cams) <= set(fitted):
-        return read_keypoints(path, cams)
+        return read_keypoints(path, cams, occluders=False)
     slots = np.asarray(result.extra["detection_slots"])
     det = read_detections(path, list(fitted))
     if det.num_frames != len(slots):
-        return read_keypoints(path, cams)
-    return det.pick(slots).select(cams)
+        return read_keypoints(path, cams, occluders=False)
+    return det.pick(slots, occluders=False).select(cams)
 
 
 def _other_people(session, result, body, idx: np.ndarray, used: np.ndarray) -> tuple[int | None, tuple]:

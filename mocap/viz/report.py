@@ -102,7 +102,7 @@ def detection_table(path: Path) -> Table | None:
         return None
     from mocap.io.keypoints_h5 import read_keypoints
 
-    kp = read_keypoints(path)
+    kp = read_keypoints(path, occluders=False)
     rows = []
     for v, cam in enumerate(kp.cameras):
         det = kp.detected[:, v]
