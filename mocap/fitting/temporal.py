@@ -111,8 +111,8 @@ def window_solve(H: Tensor, g: Tensor, sys: AccelSystem, damping: float) -> Tens
     """
     B, P = g.shape
     A = H + sys.blocks[0]
-    d = torch.diagonal(A, dim1=-2, dim2=-1)
-    A = A + torch.diag_embed(damping * (d + 1e-6))
+    d = A.diagonal(dim1=-2, dim2=-1)
+    d += damping * (d + 1e-6)  # in place: adding a (B, P, P) diagonal matrix cost as much as the sum above
     low1, low2 = sys.blocks[1], sys.blocks[2]  # H[t+1, t], H[t+2, t]
     L0, L1, L2 = [None] * B, [None] * B, [None] * B  # L[t, t], L[t, t-1], L[t, t-2]
     # M Lkk^-T as a right-side solve on Lkk^T: the left-side solve of M^T needed a transposed copy of each
@@ -122,11 +122,11 @@ def window_solve(H: Tensor, g: Tensor, sys: AccelSystem, damping: float) -> Tens
         S = A[t]
         if t >= 2:
             L2[t] = solve_t(low2[t - 2], L0[t - 2])
-            S = S - L2[t] @ L2[t].T
+            S = torch.addmm(S, L2[t], L2[t].T, alpha=-1)  # S - L2 L2^T, the same floats in one call
         if t >= 1:
-            M = low1[t - 1] - (L2[t] @ L1[t - 1].T if t >= 2 else 0)
+            M = torch.addmm(low1[t - 1], L2[t], L1[t - 1].T, alpha=-1) if t >= 2 else low1[t - 1]
             L1[t] = solve_t(M, L0[t - 1])
-            S = S - L1[t] @ L1[t].T
+            S = torch.addmm(S, L1[t], L1[t].T, alpha=-1)
         L0[t], info = torch.linalg.cholesky_ex(S)
         if info != 0:
             return torch.zeros_like(g)
