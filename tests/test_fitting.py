@@ -235,6 +235,21 @@ def test_jacobians_match_exact_exponential_map(with_betas):
     torch.testing.assert_close(Jp, _exact_jacobian(residuals, p, with_betas), rtol=1e-6, atol=1e-8)
 
 
+def test_jacobian_products_are_matmul_and_cross_to_the_bit():
+    """The Jacobian's broadcast products round as the batched matmul and ``torch.linalg.cross`` they replace
+    (float32: a fit's results stay the same floats)."""
+    from mocap.fitting.kinematics import _axis_cross, _rotate_all
+
+    g = torch.Generator().manual_seed(5)
+    G = axis_angle_to_matrix(torch.randn(4, 24, 3, generator=g))
+    u, c = torch.randn(4, 7, 3, generator=g), torch.randn(4, 7, 24, 3, generator=g)
+    assert torch.equal(_rotate_all(G, u), (G[:, None] @ u[:, :, None, :, None])[..., 0])
+    out = torch.empty(4, 7, 3, 24, 3)
+    _axis_cross(G, c, out)
+    cross = torch.linalg.cross(G.transpose(-1, -2)[:, None], c[..., None, :].expand(-1, -1, -1, 3, -1))  # (B,K,24,a,3)
+    assert torch.equal(out, cross.permute(0, 1, 4, 2, 3))
+
+
 def test_projection_jacobian_matches_autograd():
     from mocap.cameras import project
     from mocap.fitting.kinematics import project_jacobian

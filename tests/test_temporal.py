@@ -44,6 +44,12 @@ def test_window_solve_is_the_dense_solve():
     assert torch.allclose(x, ref, atol=1e-10)
 
 
+def test_window_solve_of_an_indefinite_system_is_no_step():
+    A, H, sys, g = _spd_banded(6, 4)
+    H[3] -= 10 * torch.eye(4, dtype=H.dtype)  # the fourth frame's block of the factorisation fails
+    assert torch.equal(window_solve(H, g, sys, damping=0.0), torch.zeros_like(g))
+
+
 def test_accel_system_is_the_gauss_newton_system_of_the_penalty(body):
     """Gradient and normal blocks against autograd of 0.5 * sum w |a|^2 through the exact retraction."""
     body = load_body(body_spec(), dtype=torch.float64)

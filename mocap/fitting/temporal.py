@@ -72,7 +72,8 @@ def accel_system(body, p: BodyParams, window: Window, cfg: TemporalConfig, P: in
         return None
     B = len(p)
     J, X = pose_jacobian(body, torch.arange(24), np.zeros(0, dtype=np.int64), p.rotations, p.betas, p.transl)
-    J = torch.nn.functional.pad(J, (0, P - J.shape[-1]))  # (B, 24, 3, P)
+    if P > J.shape[-1]:
+        J = torch.nn.functional.pad(J, (0, P - J.shape[-1]))  # (B, 24, 3, P)
     scale = 1.0 / (cfg.accel_sigma / window.fps ** 2)
     nodes = torch.cat([window.anchor_joints.to(X), X])  # (A + B, 24, 3)
     coef = torch.tensor([1.0, -2.0, 1.0], dtype=X.dtype)
@@ -114,7 +115,7 @@ def window_solve(H: Tensor, g: Tensor, sys: AccelSystem, damping: float) -> Tens
     d = A.diagonal(dim1=-2, dim2=-1)
     d += damping * (d + 1e-6)  # in place: adding a (B, P, P) diagonal matrix cost as much as the sum above
     low1, low2 = sys.blocks[1], sys.blocks[2]  # H[t+1, t], H[t+2, t]
-    L0, L1, L2 = [None] * B, [None] * B, [None] * B  # L[t, t], L[t, t-1], L[t, t-2]
+    L0, L1, L2, info = [None] * B, [None] * B, [None] * B, [None] * B  # L[t, t], L[t, t-1], L[t, t-2]
     # M Lkk^-T as a right-side solve on Lkk^T: the left-side solve of M^T needed a transposed copy of each
     # block and cost 2.6x as much (75 x 75 blocks, float32, one thread).
     solve_t = lambda M, Lkk: torch.linalg.solve_triangular(Lkk.mT, M, upper=True, left=False)
@@ -127,9 +128,9 @@ def window_solve(H: Tensor, g: Tensor, sys: AccelSystem, damping: float) -> Tens
             M = torch.addmm(low1[t - 1], L2[t], L1[t - 1].T, alpha=-1) if t >= 2 else low1[t - 1]
             L1[t] = solve_t(M, L0[t - 1])
             S = torch.addmm(S, L1[t], L1[t].T, alpha=-1)
-        L0[t], info = torch.linalg.cholesky_ex(S)
-        if info != 0:
-            return torch.zeros_like(g)
+        L0[t], info[t] = torch.linalg.cholesky_ex(S)
+    if torch.stack(info).any():  # checked once at the end: a failed block only spoils the later ones
+        return torch.zeros_like(g)
     b = -(g + sys.g)
     y = [None] * B
     for t in range(B):
