@@ -163,7 +163,9 @@ def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf
         depth = cams.depth(X).median(-1).values.clamp_min(0.1)  # (B, V)
         s = (depth / cams.K[:, 0, 0] / robust.sigma)[..., None, None]  # pixels -> unit-variance residual
     r = (proj - uv) * s  # (B, V, K, 2)
-    J = torch.einsum("bvkij,bkjp->bvkip", J_uv, J_X) * s[..., None]
+    # Scaled straight into the (B, V, K, 2, P) layout: the einsum's result is a permuted view, and scaling
+    # it then copying it into that layout took two slow strided passes over the largest tensor of the fit.
+    J = torch.mul(torch.einsum("bvkij,bkjp->bvkip", J_uv, J_X), s[..., None], out=J_X.new_empty(B, V, K, 2, J_X.shape[-1]))
     e_scaled = r.norm(dim=-1)  # (B, V, K) in units of sigma
     error_px = torch.where(conf > 0, e_scaled / s[..., 0], torch.nan)
     w = conf * geman_mcclure_weights(e_scaled * robust.sigma, robust.scale)
