@@ -44,17 +44,35 @@ _SKEW_BASIS = torch.tensor([[[0, 0, 0], [0, 0, -1], [0, 1, 0]],
                             [[0, -1, 0], [1, 0, 0], [0, 0, 0]]], dtype=torch.float64)  # [e_a]x
 
 
+def _rotate(cols, u: Tensor) -> Tensor:
+    """``sum_d cols[d] * u[..., d]`` in matmul's order (the same floats as ``M @ u`` for M's columns ``cols``)."""
+    x = u.unbind(-1)
+    return cols[0] * x[0][..., None] + cols[1] * x[1][..., None] + cols[2] * x[2][..., None]
+
+
 def _rotate_all(G: Tensor, u: Tensor) -> Tensor:
     """``G_j u_k`` for every joint and point: ``G`` (B, 24, 3, 3), ``u`` (B, K, 3) -> (B, K, 24, 3).
 
-    As three broadcast products, summed in matmul's order (the same floats): a batched matmul of
-    B x K x 24 separate 3 x 3 by 3 products copies ``G`` out K times and took 10x as long. ``G``'s columns
-    are laid out whole (B, 1, 72) first, so that each product runs over 72 contiguous floats, not 3.
+    As three broadcast products (`_rotate`): a batched matmul of B x K x 24 separate 3 x 3 by 3 products
+    copies ``G`` out K times and took 10x as long. ``G``'s columns are laid out whole (B, 1, 72) first, so
+    that each product runs over 72 contiguous floats, not 3.
     """
     B, K = u.shape[:2]
-    col = G.permute(0, 3, 1, 2).reshape(B, 3, 1, 72).unbind(1)
-    x = u[..., None].unbind(2)  # (B, K, 1)
-    return (col[0] * x[0] + col[1] * x[1] + col[2] * x[2]).view(B, K, 24, 3)
+    return _rotate(G.permute(0, 3, 1, 2).reshape(B, 3, 1, 72).unbind(1), u).view(B, K, 24, 3)
+
+
+def _lever_arms(G: Tensor, a: Tensor, p: Tensor, W: Tensor, u: Tensor, transl: Tensor) -> tuple[Tensor, Tensor]:
+    """Points ``X`` (B, K, 3) skinned with weights ``W`` (K, 24) from rest positions ``u`` (B, K, 3), and
+    ``c`` (B, K, 24, 3): the lever arm about each joint's posed centre ``p`` of the part of the point that
+    joint moves (zero for joints not above it). ``G``, ``a``: the joints' transforms (B, 24, 3, 3), (B, 24, 3)."""
+    Wb = W @ _BELOW.to(W.dtype)  # (K, 24): the weight of each joint's descendants
+    if (W.count_nonzero(1) == 1).all():  # rigid points (joint centres, bone points): their one joint only
+        j = W.argmax(1)
+        y = _rotate(G[:, j].unbind(-1), u) + a[:, j]
+        return y + transl[:, None], Wb[..., None] * (y[:, :, None] - p[:, None])
+    Wy = W[..., None] * (_rotate_all(G, u) + a[:, None])  # (B, K, 24, 3)
+    c = torch.einsum("bkjc,ji->bkic", Wy, _BELOW.to(W.dtype)) - Wb[..., None] * p[:, None]
+    return Wy.sum(2) + transl[:, None], c
 
 
 def _axis_cross(G: Tensor, c: Tensor, out: Tensor) -> None:
@@ -114,11 +132,7 @@ def pose_jacobian(body, gather: Tensor, vertex_ids: np.ndarray, rotations: Tenso
         W = W.clone()
         W[k] = torch.eye(24, dtype=dt)[np.where(_PARENTS[j] == t, t, j)]
         u = place_along_bones(u, J_rest, bones)
-    y = _rotate_all(G, u) + a[:, None]  # (B, K, 24, 3)
-    Wy = W[..., None] * y
-    X = Wy.sum(2) + transl[:, None]
-    below = _BELOW.to(dt)
-    c = torch.einsum("bkjc,ji->bkic", Wy, below) - (W @ below)[..., None] * p[:, None]  # (B, K, 24, 3)
+    X, c = _lever_arms(G, a, p, W, u, transl)
     J = X.new_empty(B, len(gather), 3, 75)
     J_rot = J[..., :72].unflatten(-1, (24, 3))  # (B, K, 3, 24, a)
     _axis_cross(G, c, J_rot)
