@@ -175,8 +175,9 @@ def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf
 
 def damped_solve(H: Tensor, g: Tensor, damping: float) -> Tensor:
     """``-(H + damping * (diag(H) + 1e-6)) ^ -1 g``, batched; Levenberg-Marquardt's scaled damping."""
-    d = torch.diagonal(H, dim1=-2, dim2=-1)
-    A = H + torch.diag_embed(damping * (d + 1e-6))
+    A = H.clone()
+    d = A.diagonal(dim1=-2, dim2=-1)
+    d += damping * (d + 1e-6)  # in place: adding a (*, P, P) diagonal matrix cost as much as the copy
     L, info = torch.linalg.cholesky_ex(A)
     step = -torch.cholesky_solve(g[..., None], L)[..., 0]
     return torch.where((info == 0)[..., None], step, torch.zeros_like(step))
