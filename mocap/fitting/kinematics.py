@@ -66,8 +66,8 @@ def _lever_arms(G: Tensor, a: Tensor, p: Tensor, W: Tensor, u: Tensor, transl: T
     ``c`` (B, K, 24, 3): the lever arm about each joint's posed centre ``p`` of the part of the point that
     joint moves (zero for joints not above it). ``G``, ``a``: the joints' transforms (B, 24, 3, 3), (B, 24, 3)."""
     Wb = W @ _BELOW.to(W.dtype)  # (K, 24): the weight of each joint's descendants
-    if (W.count_nonzero(1) == 1).all():  # rigid points (joint centres, bone points): their one joint only
-        j = W.argmax(1)
+    j = W.argmax(1)
+    if torch.equal(W, torch.eye(24, dtype=W.dtype)[j]):  # rigid points (joint centres, bone points): one joint
         y = _rotate(G[:, j].unbind(-1), u) + a[:, j]
         return y + transl[:, None], Wb[..., None] * (y[:, :, None] - p[:, None])
     Wy = W[..., None] * (_rotate_all(G, u) + a[:, None])  # (B, K, 24, 3)

@@ -165,7 +165,8 @@ def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf
     r = (proj - uv) * s  # (B, V, K, 2)
     # Scaled straight into the (B, V, K, 2, P) layout: the einsum's result is a permuted view, and scaling
     # it then copying it into that layout took two slow strided passes over the largest tensor of the fit.
-    J = torch.mul(torch.einsum("bvkij,bkjp->bvkip", J_uv, J_X), s[..., None], out=J_X.new_empty(B, V, K, 2, J_X.shape[-1]))
+    J = J_X.new_empty(B, V, K, 2, J_X.shape[-1])
+    torch.mul(torch.einsum("bvkij,bkjp->bvkip", J_uv, J_X), s[..., None], out=J)
     e_scaled = r.norm(dim=-1)  # (B, V, K) in units of sigma
     error_px = torch.where(conf > 0, e_scaled / s[..., 0], torch.nan)
     w = conf * geman_mcclure_weights(e_scaled * robust.sigma, robust.scale)
