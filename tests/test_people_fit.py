@@ -196,6 +196,7 @@ def test_far_views_are_refitted_until_none_is_left():
     assert len(calls) == 3 and not used.detected[0, 2:].any() and np.isnan(used.keypoints[0, 2:]).all()
     assert changed[0] is None and all(c.tolist() == [True, False] for c in changed[1:])
     assert used.detected[1].all()
+    assert kp.detected.all() and np.isfinite(kp.keypoints).all()  # the later passes change a copy, not the caller's
     _, _, _, once, _ = fit_without_far_views(fit, kp, rig, AssociationConfig(far_passes=1))
     assert once.sum() == 1  # one refit only: view 2 is not found
 

@@ -91,10 +91,16 @@ def far_views(result: FitResult, rig: CameraRig, max_error: float) -> np.ndarray
         return (err > max_error) & (err > 3 * others) & result.views_used
 
 
-def without_views(kp: Keypoints2D, drop: np.ndarray, keypoints: np.ndarray | None = None) -> Keypoints2D:
+def without_views(kp: Keypoints2D, drop: np.ndarray, keypoints: np.ndarray | None = None,
+                  in_place: bool = False) -> Keypoints2D:
     """``kp`` with the detections of ``drop`` ``(F, V)`` removed, and the keypoints of ``keypoints``
-    ``(F, V, K)`` (one copy of the detections, ~28 MB for 18,000 frames x 4 views x 33 keypoints)."""
+    ``(F, V, K)``: a copy of the detections (~28 MB for 18,000 frames x 4 views x 33 keypoints), or, with
+    ``in_place``, ``kp`` itself changed (its keypoints and ``detected`` arrays must be the caller's own)."""
     gone = drop[..., None] if keypoints is None else drop[..., None] | keypoints
+    if in_place:
+        kp.keypoints[gone] = np.nan
+        kp.detected[drop] = False
+        return kp
     return dataclasses.replace(kp, keypoints=np.where(gone[..., None], np.nan, kp.keypoints),
                                detected=kp.detected & ~drop)
 
@@ -117,10 +123,10 @@ def far_keypoints(X: np.ndarray, kp: Keypoints2D, rig: CameraRig, max_error: flo
 
 
 def keypoint_positions(points: BodyPoints, result: FitResult) -> np.ndarray:
-    """``(F, K, 3)`` the fitted body's keypoints, metres (NaN for empty frames)."""
+    """``(F, K, 3)`` the fitted body's keypoints, metres (NaN for empty frames), in the body's dtype."""
     p = result.params
     with torch.no_grad():  # by chunks of frames: posing a long take at once holds ~5 KB a frame
-        return by_frames(lambda f: points.of(p.index(f)).double().numpy(), len(p), np.zeros((0, len(points), 3)))
+        return by_frames(lambda f: points.of(p.index(f)).numpy(), len(p), np.zeros((0, len(points), 3), np.float32))
 
 
 def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoints2D, rig: CameraRig,
@@ -135,7 +141,7 @@ def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoi
     number of keypoints left out."""
     result, extra = fit(kp)
     far = np.zeros(kp.keypoints.shape[:2], bool)
-    dropped = 0
+    dropped, copied = 0, False
     for _ in range(cfg.far_passes):
         new = far_views(result, rig, cfg.max_view_error)
         bad = np.zeros(kp.keypoints.shape[:3], bool)
@@ -145,7 +151,10 @@ def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoi
             break
         far |= new
         dropped += int(bad.sum())
-        kp = without_views(kp, new, bad)
+        # The caller's detections are copied once; each later pass changes that copy (on a long take, two
+        # copies alive at once were a pass's peak of memory).
+        kp = without_views(kp, new, bad, in_place=copied)
+        copied = True
         result, extra = fit(kp, result, new.any(1) | bad.any((1, 2)))
     return result, extra, kp, far, dropped
 
