@@ -64,8 +64,8 @@ class StandIn:
 
     def __call__(self, crop):
         self.crops.append(crop.copy())
-        # frame coordinates as MediaPipe's graphs give them (0 at the image's left edge) -> crop pixel centres
-        uv = (self.answer[:, :2] - 0.5) @ self.M[:, :2].T + self.M[:, 2]
+        # frame pixels -> crop pixels (centres at integers on both sides) -> normalised edge to edge, as MediaPipe
+        uv = self.answer[:, :2] @ self.M[:, :2].T + self.M[:, 2]
         norm = (uv + 0.5) / CROP
         return np.concatenate([norm, self.answer[:, 2:]], 1), None
 

@@ -173,8 +173,7 @@ def test_crop_landmarks_back_to_frame_pixels(point):
     u = centroid(crop)  # crop pixels, centres at integers
     normalised = np.array([[(u[0] + 0.5) / CROP, (u[1] + 0.5) / CROP, 1.0]])
     back = to_frame(normalised, M, (CROP, CROP))[0]
-    # the one-person graph's convention: normalised x frame width, i.e. pixel centres at half integers
-    np.testing.assert_allclose(back[:2], np.array(point) + 0.5, atol=0.2)
-    # a tile is a plain shift
+    np.testing.assert_allclose(back[:2], point, atol=0.2)  # frame pixels, centres at integers
+    # a tile is a plain shift: normalised 0.25 of 400 px is 100 px from the tile's left edge, pixel 99.5
     tile = to_frame(np.array([[0.25, 0.5, 0.9]]), np.array([[1.0, 0, -100], [0, 1.0, -40]]), (400, 200))[0]
-    np.testing.assert_allclose(tile, [200.0, 140.0, 0.9])
+    np.testing.assert_allclose(tile, [199.5, 139.5, 0.9])

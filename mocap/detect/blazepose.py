@@ -201,7 +201,8 @@ def _legacy_frame(pose, W: int, H: int) -> Frame:
         result = pose.process(frame)
         if result.pose_landmarks is None:
             return np.zeros((0, len(BLAZEPOSE33), 3)), np.zeros(0), [], np.zeros(0, int)
-        kp = np.array([[(p.x * W, p.y * H, p.visibility) for p in result.pose_landmarks.landmark]])
+        # MediaPipe's normalised coordinates span the image edge to edge; ours put pixel centres at integers.
+        kp = np.array([[(p.x * W - 0.5, p.y * H - 0.5, p.visibility) for p in result.pose_landmarks.landmark]])
         maps = [(result.segmentation_mask, None)] if result.segmentation_mask is not None else []
         return kp, kp[..., 2].mean(-1), maps, np.zeros(1, int)
 

@@ -61,11 +61,11 @@ def _landmarks(result) -> np.ndarray:
 
 def to_frame(kp: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Normalised landmarks ``(..., 33, 3)`` of an image of ``size`` (w, h) that ``M`` (2, 3) maps the frame
-    onto (pixel centres at integers on both sides) -> frame coordinates as the one-person graph gives them
-    (normalised x frame width: 0 at the left edge of the image, so pixel centres at half integers)."""
+    onto (pixel centres at integers on both sides) -> frame pixels, centres at integers (OpenCV's, the
+    calibration's and the masks' convention; MediaPipe's normalised coordinates span the image edge to edge)."""
     out = np.array(kp, dtype=np.float64)
     uv = out[..., :2] * np.asarray(size, float) - 0.5  # image pixels, centres at integers
-    out[..., :2] = (uv - M[:, 2]) @ np.linalg.inv(M[:, :2]).T + 0.5
+    out[..., :2] = (uv - M[:, 2]) @ np.linalg.inv(M[:, :2]).T
     return out
 
 

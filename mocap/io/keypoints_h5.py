@@ -3,7 +3,8 @@
 Layout, format version 3 (one group per camera, so views can be added one by one and read by name)::
 
     /                      attrs: format_version, keypoint_format, keypoint_names (JSON), fps, meta (JSON)
-    /<camera>/keypoints    (F, P, K, 3) float32: pixel x, pixel y, confidence; NaN where a slot is empty
+    /<camera>/keypoints    (F, P, K, 3) float32: pixel x, pixel y (pixel centres at integers, OpenCV's
+                           convention), confidence; NaN where a slot is empty
     /<camera>/boxes        (F, P, 4) float32: x0, y0, x1, y1 of each person; NaN where a slot is empty
     /<camera>/scores       (F, P) float32: the detector's score per person; NaN where a slot is empty
     /<camera>/detected     (F,) uint8: 1 where the detector found at least one person
@@ -13,7 +14,9 @@ Layout, format version 3 (one group per camera, so views can be added one by one
                            (pixel centres at integers; `mocap.detect.masks.to_image` pastes a mask back)
     /<camera>/guided       (F, P) uint8, optional: 1 where the slot was read by looking again where the other
                            views put a person this view's detector missed (`mocap.detect.guided`)
-    /<camera>              attrs: image_size (width, height), plus per-view metadata
+    /<camera>              attrs: image_size (width, height), plus per-view metadata (JSON; ``pixels:
+                           centres`` on every view written since BlazePose's coordinates are read as
+                           edge to edge: BlazePose views without it are read half a pixel up and left)
 
 P is the number of person slots of that view (the most people found in one frame); slots are per frame and
 carry no identity across frames or views: association across views and over time gives identities.
@@ -38,6 +41,11 @@ from mocap.errors import InputDataError, listing
 from mocap.io.atomic import atomic_buffer
 
 FORMAT_VERSION = 3
+#: Per-view metadata key saying the keypoints and boxes put pixel centres at integers. BlazePose views written
+#: without it (before mocap read MediaPipe's edge-to-edge coordinates as such) are half a pixel to the right
+#: and down, and are shifted back when read.
+PIXELS = "pixels"
+_EDGE_ORIGIN_DETECTORS = ("mediapipe-blazepose",)
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,7 +291,7 @@ def _write_view(f, det: Detections2D, v: int) -> None:
     if det.guided is not None:
         g.create_dataset("guided", data=det.guided[:, v].astype(np.uint8))
     g.attrs["image_size"] = det.image_sizes[v]
-    g.attrs["meta"] = _json_attr(det.view_meta[v])
+    g.attrs["meta"] = _json_attr({**det.view_meta[v], PIXELS: "centres"})
 
 
 def _as_detections(kp: Keypoints2D | Detections2D) -> Detections2D:
@@ -402,9 +410,13 @@ def _read_view(path: Path, g, cam: str, version: int, num_names: int) -> dict:
     else:
         scores = data["scores"] if data["scores"] is not None else np.where(detected[:, None], 1.0, np.nan)
     guided = data.get("guided")
+    meta = json.loads(g.attrs.get("meta", "{}"))
+    if meta.pop(PIXELS, None) != "centres" and meta.get("detector") in _EDGE_ORIGIN_DETECTORS:
+        kp = np.concatenate([kp[..., :2] - 0.5, kp[..., 2:]], -1).astype(kp.dtype)
+        boxes = (boxes - 0.5).astype(boxes.dtype)
     return {"keypoints": kp, "boxes": boxes, "scores": scores, "masks": masks, "mask_boxes": mask_boxes,
             "guided": np.zeros(scores.shape, bool) if guided is None else guided.astype(bool),
-            "size": tuple(size.tolist()), "meta": json.loads(g.attrs.get("meta", "{}"))}
+            "size": tuple(size.tolist()), "meta": meta}
 
 
 def _pad_slots(arr: np.ndarray | None, P: int, fill) -> np.ndarray | None:
