@@ -211,15 +211,19 @@ def along_bones(spec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] |
     return k, np.asarray(spec.joint_index)[k], toward[k], np.asarray(spec.fraction)[k]
 
 
-def place_along_bones(points: torch.Tensor, joints: torch.Tensor, bones) -> torch.Tensor:
+def place_along_bones(points, joints, bones):
     """``points`` ``(B, K, 3)`` with the keypoints that lie along a bone (``bones``, `along_bones` of their
     spec) put there, between ``joints`` ``(B, 24, 3)`` (posed or at rest): a point of the bone moves with it,
-    so this is exact."""
-    import torch
-
+    so this is exact. Torch tensors (the fit) or numpy arrays (the torch-free overlays, `mocap.body.posed`)."""
     if bones is None:
         return points
     k, j, t, f = bones
+    if isinstance(points, np.ndarray):
+        out = points.copy()
+        out[:, k] = joints[:, j] + f[:, None] * (joints[:, t] - joints[:, j])
+        return out
+    import torch
+
     f = torch.as_tensor(f, dtype=joints.dtype)[:, None]
     out = points.clone()
     out[:, torch.as_tensor(k)] = joints[:, j] + f * (joints[:, t] - joints[:, j])

@@ -412,8 +412,9 @@ def _read_view(path: Path, g, cam: str, version: int, num_names: int) -> dict:
     guided = data.get("guided")
     meta = json.loads(g.attrs.get("meta", "{}"))
     if meta.pop(PIXELS, None) != "centres" and meta.get("detector") in _EDGE_ORIGIN_DETECTORS:
-        kp = np.concatenate([kp[..., :2] - 0.5, kp[..., 2:]], -1).astype(kp.dtype)
-        boxes = (boxes - 0.5).astype(boxes.dtype)
+        kp = kp.copy()
+        kp[..., :2] -= 0.5
+        boxes = boxes - 0.5
     return {"keypoints": kp, "boxes": boxes, "scores": scores, "masks": masks, "mask_boxes": mask_boxes,
             "guided": np.zeros(scores.shape, bool) if guided is None else guided.astype(bool),
             "size": tuple(size.tolist()), "meta": meta}
