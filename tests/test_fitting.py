@@ -96,6 +96,27 @@ def test_triangulation_rejects_a_wrong_view(scene):
     assert not whole[1][2, 1, 4]
 
 
+def test_triangulation_consensus_outvotes_the_outlier_that_drags_the_point(scene):
+    """View 3 off by 40-100 px on every keypoint: dropping the worst view of a DLT over all four keeps some of
+    those outliers and drops good views instead; starting from the best pair's consensus finds every one."""
+    body, spec, rig, truth, kp = scene
+    uv = kp.keypoints[..., :2].astype(np.float64).copy()
+    w = np.ones(uv.shape[:-1])
+    clean = triangulate(rig, uv, w)
+    same = triangulate(rig, uv, w, consensus=True)  # where every view agrees: the same points, bit for bit
+    np.testing.assert_array_equal(same[0], clean[0])
+    np.testing.assert_array_equal(same[1], clean[1])
+    rng = np.random.default_rng(0)
+    angle, radius = rng.uniform(0, 2 * np.pi, (F, uv.shape[2])), rng.uniform(40, 100, (F, uv.shape[2]))
+    uv[:, 3] += radius[..., None] * np.stack([np.cos(angle), np.sin(angle)], -1)
+    Xt = BodyPoints(body, spec).of(truth).numpy()
+    X, used = triangulate(rig, uv, w)
+    assert used[:, 3].any() and not used[:, :3].all() and np.abs(X - Xt).max() > 0.1
+    X, used = triangulate(rig, uv, w, consensus=True)
+    assert not used[:, 3].any() and used[:, :3].all()
+    assert np.abs(X - Xt).max() < 1e-4
+
+
 def test_smoothing_keeps_constant_and_reduces_jitter():
     g = torch.Generator().manual_seed(1)
     base = BodyParams.from_poses(0.5 * torch.randn(1, 72, generator=g).expand(30, 72), torch.zeros(10), torch.ones(30, 3))

@@ -234,3 +234,46 @@ def test_far_keypoints_flags_a_leg_on_another_person():
     _, _, used, views, dropped = fit_without_far_views(fit, kp, rig, AssociationConfig(), lambda r: X)
     assert dropped == 1 and not views.any() and np.isnan(used.keypoints[1, 1, 2]).all()
     assert np.isfinite(used.keypoints[0]).all()
+
+
+def test_implausible_keypoints_outvoted_by_the_views_or_by_the_frames_around():
+    """A keypoint off by 0.5 m where all three views see it (the others outvote it), and one where only two
+    do (they agree with each other, not with the frames around): both left out before the first fit."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from mocap.fitting.association import AssociationConfig
+    from mocap.fitting.config import FitConfig
+    from mocap.fitting.people import fit_without_far_views, implausible_keypoints
+    from mocap.io.keypoints_h5 import Keypoints2D
+    from mocap.synth.rig import ring_rig
+
+    rig = ring_rig(3, np.random.default_rng(0))
+    F, V, K = 7, 3, 4
+    rng = np.random.default_rng(1)
+    X = rng.normal(0, 0.3, (K, 3)) + [0, 1, 0] + np.arange(F)[:, None, None] * [0.01, 0, 0]  # (F, K, 3) walking
+    uv = np.stack([rig[c].project(X) for c in rig.names], 1)  # (F, V, K, 2)
+    for f, v, k in [(4, 0, 0), (3, 1, 2)]:
+        cam = rig[rig.names[v]]
+        uv[f, v, k] = cam.project((X[f, k] + 0.5 * cam.R[0])[None])[0]  # 0.5 m along the camera's x axis
+    uv[3, 2, 2] = np.nan  # the second seen by two views only
+    kp = Keypoints2D(tuple(rig.names), np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], -1),
+                     np.zeros((F, V, 4)), np.ones((F, V), bool), np.full((V, 2), 640), "test", tuple("abcd"), 30.0)
+    points = SimpleNamespace(weights=torch.ones(K))
+    bad = implausible_keypoints(kp, rig, points, FitConfig())
+    assert bad[4, 0, 0] and bad[3, 1, 2] and bad.sum() == 2
+    assert np.array_equal(implausible_keypoints(kp, rig, points, FitConfig(), chunk=2), bad)  # a long take's chunks
+    off = FitConfig(association=AssociationConfig(max_keypoint_error=0))
+    assert implausible_keypoints(kp, rig, points, off) is None
+
+    seen = []
+
+    def fit(k, *previous):  # a perfect body: nothing far from it, no refit
+        seen.append(np.isnan(k.keypoints[..., 0]))
+        return SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(F, 3, dtype=torch.float64)),
+                               error_px=np.full((F, V), 5.0), views_used=k.detected.copy()), {}
+
+    _, _, used, views, dropped = fit_without_far_views(fit, kp, rig, AssociationConfig(), lambda r: X, bad)
+    assert len(seen) == 1 and np.array_equal(seen[0], bad | np.isnan(uv[..., 0]))
+    assert dropped == 0 and not views.any() and np.isfinite(kp.keypoints[4, 0, 0]).all()  # the caller's kept

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from mocap.fitting.people import fit_without_far_views, keypoint_positions
+from mocap.fitting.people import fit_without_far_views, implausible_keypoints, keypoint_positions
 from mocap.fitting.sequence import fit_sequence
 from mocap.fitting.solver import BodyPoints
 from mocap.fitting.windows import refit_windows
@@ -92,4 +92,5 @@ def _fit(keypoints, rig, body, spec, cfg, betas):
         return refit_windows(previous, kp, rig, body, spec, cfg, changed), {}
 
     points = BodyPoints(body, spec)
-    return fit_without_far_views(fit, keypoints, rig, cfg.association, lambda r: keypoint_positions(points, r))[0]
+    return fit_without_far_views(fit, keypoints, rig, cfg.association, lambda r: keypoint_positions(points, r),
+                                 implausible_keypoints(keypoints, rig, points, cfg))[0]

@@ -26,7 +26,8 @@ from mocap.fitting.config import PipelineConfig, load_pipeline
 from mocap.fitting.sequence import FLAGS, FitResult, Progress, ShapeResult, fit_sequence, fit_shape
 from mocap.fitting.solver import BodyPoints
 from mocap.fitting.swaps import SWAPS, fix_swaps, swap_counts
-from mocap.fitting.people import choose_people, fit_without_far_views, keypoint_positions, person_dir, with_association
+from mocap.fitting.people import (choose_people, fit_without_far_views, implausible_keypoints, keypoint_positions,
+                                  person_dir, with_association)
 from mocap.fitting.tracking import VIEW_REASONS, Association, associate
 from mocap.fitting.views import select_views
 from mocap.io.atomic import check_destination
@@ -259,11 +260,13 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
     for n in inp.people:
         kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
         betas = load_shape(Path(shape), inp.body) if shape is not None and n == inp.people[0] else None
+        points = BodyPoints(inp.body, inp.spec)
+        implausible = implausible_keypoints(kp, inp.rig, points, inp.pipeline.fit)
         # Detections that passed the test between views but not the body: refit without them.
         result, extra, kp, far, dropped = fit_without_far_views(
             lambda *again: _fit_person(inp, *again, betas=betas, progress=progress, debug=debug), kp, inp.rig,
-            inp.pipeline.fit.association,
-            lambda r: keypoint_positions(BodyPoints(inp.body, inp.spec), r))
+            inp.pipeline.fit.association, lambda r: keypoint_positions(points, r), implausible)
+        extra["keypoints_implausible"] = 0 if implausible is None else int(implausible.sum())
         extra["keypoints_far_from_fit"] = dropped
         # the windows' own fits served the refits only (15 MB for 18,000 frames, for every person fitted)
         result = with_association(dataclasses.replace(result, swaps=swaps, raw=None), inp.association, n,

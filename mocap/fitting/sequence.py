@@ -84,12 +84,12 @@ class _Observations:
         """``(B, K, 3)`` the keypoints of frames ``idx`` triangulated, NaN where not. Triangulated when a window
         is started (each frame on its own, so the same numbers as a whole take at once): a refit that keeps
         most windows (`mocap.fitting.windows`) triangulates only the ones it refits."""
-        uv, conf = _confident(self.keypoints[idx], self.weights, self.min_confidence)
+        uv, conf = confident(self.keypoints[idx], self.weights, self.min_confidence)
         X, _ = triangulate(self.rig, uv, conf, max_error=self.max_error)
         return torch.as_tensor(X, dtype=self.uv.dtype)
 
 
-def _confident(keypoints: np.ndarray, weights: np.ndarray, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
+def confident(keypoints: np.ndarray, weights: np.ndarray, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """``(F, V, K, 3)`` detections -> pixels ``(F, V, K, 2)`` (NaN where not confident) and confidence times
     keypoint weight ``(F, V, K)`` (0 there), float64."""
     raw = keypoints.astype(np.float64)
@@ -107,7 +107,7 @@ def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitC
     F, V, K = kp.keypoints.shape[:3]
     uv_t, conf_t = torch.zeros(F, V, K, 2, dtype=dt), torch.zeros(F, V, K, dtype=dt)
     for s in range(0, F, _CHUNK):  # by chunks of frames: a long take's float64 copies at once are ~100 MB
-        uv, conf = _confident(kp.keypoints[s:s + _CHUNK], weights, cfg.min_confidence)
+        uv, conf = confident(kp.keypoints[s:s + _CHUNK], weights, cfg.min_confidence)
         uv_t[s:s + _CHUNK], conf_t[s:s + _CHUNK] = torch.as_tensor(np.nan_to_num(uv)), torch.as_tensor(conf)
     use_masks = cfg.silhouette.enabled and kp.masks is not None
     return _Observations(uv_t, conf_t,
