@@ -169,19 +169,25 @@ def test_interpolation_fills_only_the_gaps_with_the_same_numbers():
 
 
 def test_observations_in_chunks_are_the_same(scene, monkeypatch):
-    """A long take's confident detections are converted a chunk of frames at a time (memory): same tensors."""
+    """A long take's confident detections are converted a chunk of frames (voting) or a window (pixels and
+    confidences) at a time (memory): the same tensors as the whole take at once."""
     import mocap.fitting.sequence as sequence
 
     body, spec, rig, truth, kp = scene
     kp = type(kp)(**{**kp.__dict__, "keypoints": kp.keypoints.copy()})
     kp.keypoints[3, 1, 2] = np.nan
     kp.keypoints[4, 0, :, 2] = 0.1  # below the confidence threshold
+    kp.keypoints[5, 2, :20, 2] = 0.1  # too few keypoints left: the view does not vote
     points, cfg = BodyPoints(body, spec), FitConfig()
     whole = sequence._observations(kp, rig, points, cfg)
     monkeypatch.setattr(sequence, "_CHUNK", 3)
     parts = sequence._observations(kp, rig, points, cfg)
-    assert torch.equal(parts.uv, whole.uv) and torch.equal(parts.conf, whole.conf)
-    assert torch.equal(parts.voting, whole.voting) and parts.conf[4, 0].eq(0).all() and parts.conf[3, 1, 2] == 0
+    assert torch.equal(parts.voting, whole.voting) and not whole.voting[5, 2] and whole.voting.sum() == F * 4 - 2
+    uv, conf = whole.at(slice(None))
+    assert uv.dtype == conf.dtype == body.dtype and uv.shape == (F, 4, len(points), 2)
+    assert conf[4, 0].eq(0).all() and conf[3, 1, 2] == 0 and uv[3, 1, 2].eq(0).all()
+    frames = np.array([2, 3, 4, 9])
+    assert torch.equal(whole.at(frames)[0], uv[frames]) and torch.equal(whole.at(frames)[1], conf[frames])
 
 
 def test_select_views_prefers_detections_and_spread():

@@ -18,6 +18,20 @@ from mocap.synth.people import hidden_by_others, offsets
 from mocap.synth.session import SynthConfig, synthesize
 
 runner = CliRunner()
+
+
+def fit_result(error_px: np.ndarray, views_used: np.ndarray):
+    """A fit of ``F`` frames and ``V`` views as `fit_without_far_views` reads it: a body at the origin and the
+    views' errors ``(F, V)``."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from mocap.fitting.sequence import FitResult
+
+    F, V = error_px.shape
+    return FitResult(SimpleNamespace(transl=torch.zeros(F, 3, dtype=torch.float64)), torch.zeros(10), error_px,
+                     views_used, np.zeros(F, np.uint8), tuple(f"cam{v}" for v in range(V)), 30.0, False)
 FRAMES = 24
 
 
@@ -185,9 +199,7 @@ def test_far_views_are_refitted_until_none_is_left():
         err = np.full((F, V), 10.0)
         err[0] = [400.0, 300.0, 150.0, 2000.0] if not gone.any() else [10.0, 10.0, 400.0, np.nan]
         err[0, gone] = np.nan
-        res = SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(F, 3, dtype=torch.float64)), error_px=err,
-                              views_used=k.detected.copy())
-        return res, {}
+        return fit_result(err, k.detected.copy()), {}
 
     from mocap.fitting.association import AssociationConfig
 
@@ -227,9 +239,7 @@ def test_far_keypoints_flags_a_leg_on_another_person():
     assert np.array_equal(far_keypoints(X, kp, rig, 0.25, chunk=1), far)  # a frame at a time (a long take's memory)
 
     def fit(k, *previous):  # a perfect body whatever the detections: the keypoint is dropped once, then nothing is left
-        err = np.full((2, 3), 5.0)
-        return SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(2, 3, dtype=torch.float64)), error_px=err,
-                               views_used=k.detected.copy()), {}
+        return fit_result(np.full((2, 3), 5.0), k.detected.copy()), {}
 
     _, _, used, views, dropped = fit_without_far_views(fit, kp, rig, AssociationConfig(), lambda r: X)
     assert dropped == 1 and not views.any() and np.isnan(used.keypoints[1, 1, 2]).all()
@@ -271,9 +281,10 @@ def test_implausible_keypoints_outvoted_by_the_views_or_by_the_frames_around():
 
     def fit(k, *previous):  # a perfect body: nothing far from it, no refit
         seen.append(np.isnan(k.keypoints[..., 0]))
-        return SimpleNamespace(params=SimpleNamespace(transl=torch.zeros(F, 3, dtype=torch.float64)),
-                               error_px=np.full((F, V), 5.0), views_used=k.detected.copy()), {}
+        return fit_result(np.full((F, V), 5.0), k.detected.copy()), {}
 
     _, _, used, views, dropped = fit_without_far_views(fit, kp, rig, AssociationConfig(), lambda r: X, bad)
     assert len(seen) == 1 and np.array_equal(seen[0], bad | np.isnan(uv[..., 0]))
     assert dropped == 0 and not views.any() and np.isfinite(kp.keypoints[4, 0, 0]).all()  # the caller's kept
+    _, _, used, _, _ = fit_without_far_views(fit, kp, rig, AssociationConfig(), lambda r: X, bad, in_place=True)
+    assert used.keypoints is kp.keypoints and np.isnan(kp.keypoints[4, 0, 0]).all()  # the caller's, no copy

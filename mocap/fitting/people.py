@@ -171,19 +171,22 @@ def keypoint_positions(points: BodyPoints, result: FitResult) -> np.ndarray:
 
 def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoints2D, rig: CameraRig,
                           cfg: AssociationConfig, points: Callable[[FitResult], np.ndarray] | None = None,
-                          implausible: np.ndarray | None = None
+                          implausible: np.ndarray | None = None, in_place: bool = False
                           ) -> tuple[FitResult, dict, Keypoints2D, np.ndarray, int]:
     """``fit(kp)`` without the ``implausible`` keypoints ``(F, V, K)`` (`implausible_keypoints`), then refit up
     to ``cfg.far_passes`` times without the views `far_views` finds and the keypoints `far_keypoints` finds
-    (``points``: the fit's keypoint positions ``(F, K, 3)``; None: views only), until none is left. A refit is ``fit(kp, previous, changed)``: the fit before and the ``(F,)``
-    frames whose detections changed since (`mocap.fitting.windows.refit_windows`).
+    (``points``: the fit's keypoint positions ``(F, K, 3)``; None: views only), until none is left. A refit
+    is ``fit(kp, previous, changed)``: the fit before, without its smoothed ``params`` (a refit starts from
+    its windows' own fits, ``raw``; the smoothed ones held through it were 15 MB for 18,000 frames), and the
+    ``(F,)`` frames whose detections changed since (`mocap.fitting.windows.refit_windows`). ``in_place``:
+    ``kp``'s keypoints and ``detected`` arrays are the caller's to change (one take-long copy fewer).
 
     Returns the last fit, its extra metadata, the detections it used, the ``(F, V)`` views left out and the
     number of keypoints left out."""
     far = np.zeros(kp.keypoints.shape[:2], bool)
-    dropped, copied = 0, implausible is not None and implausible.any()
-    if copied:
-        kp = without_views(kp, far, implausible)
+    dropped, own = 0, in_place
+    if implausible is not None and implausible.any():
+        kp, own = without_views(kp, far, implausible, in_place=own), True
     result, extra = fit(kp)
     for _ in range(cfg.far_passes):
         new = far_views(result, rig, cfg.max_view_error)
@@ -194,11 +197,10 @@ def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoi
             break
         far |= new
         dropped += int(bad.sum())
-        # The caller's detections are copied once; each later pass changes that copy (on a long take, two
-        # copies alive at once were a pass's peak of memory).
-        kp = without_views(kp, new, bad, in_place=copied)
-        copied = True
-        result, extra = fit(kp, result, new.any(1) | bad.any((1, 2)))
+        # The caller's detections are copied once, unless they are its to change; each later pass changes
+        # that copy (on a long take, two copies alive at once were a pass's peak of memory).
+        kp, own = without_views(kp, new, bad, in_place=own), True
+        result, extra = fit(kp, dataclasses.replace(result, params=None), new.any(1) | bad.any((1, 2)))
     return result, extra, kp, far, dropped
 
 

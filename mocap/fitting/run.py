@@ -265,7 +265,7 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
         # Detections that passed the test between views but not the body: refit without them.
         result, extra, kp, far, dropped = fit_without_far_views(
             lambda *again: _fit_person(inp, *again, betas=betas, progress=progress, debug=debug), kp, inp.rig,
-            inp.pipeline.fit.association, lambda r: keypoint_positions(points, r), implausible)
+            inp.pipeline.fit.association, lambda r: keypoint_positions(points, r), implausible, in_place=True)
         extra["keypoints_implausible"] = 0 if implausible is None else int(implausible.sum())
         extra["keypoints_far_from_fit"] = dropped
         # the windows' own fits served the refits only (15 MB for 18,000 frames, for every person fitted)

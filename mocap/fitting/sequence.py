@@ -67,18 +67,23 @@ class ShapeResult:
 
 @dataclass(frozen=True)
 class _Observations:
-    uv: Tensor  # (F, V, K, 2) pixels, 0 where missing
-    conf: Tensor  # (F, V, K) confidence times keypoint weight, 0 where missing or below threshold
     voting: Tensor  # (F, V)
     rig: CameraRig  # for triangulating (points3d)
     keypoints: np.ndarray  # (F, V, K, 3) the detections
     weights: np.ndarray  # (K,) keypoint weights
     min_confidence: float
     max_error: float  # triangulation's (TriangulationConfig)
+    dtype: torch.dtype  # the body's
     masks: np.ndarray | None = None  # (F, V, S, S) uint8 person masks, with mask_boxes (F, V, 4)
     mask_boxes: np.ndarray | None = None
     image_sizes: np.ndarray | None = None  # (V, 2)
     occluders: np.ndarray | None = None  # (F, V, S, S) uint8 other people's masks on the same grid
+
+    def at(self, idx: np.ndarray | slice) -> tuple[Tensor, Tensor]:
+        """Pixels ``(B, V, K, 2)`` (0 where missing) and confidence times keypoint weight ``(B, V, K)`` (0 where
+        missing or below the threshold) of frames ``idx``. Made for each window from the detections rather
+        than held for the whole take (1.6 KB a frame: 28 MB for 18,000 frames x 4 views)."""
+        return _pixels(self.keypoints[idx], self.weights, self.min_confidence, self.dtype)
 
     def points3d(self, idx: np.ndarray) -> Tensor:
         """``(B, K, 3)`` the keypoints of frames ``idx`` triangulated, NaN where not. Triangulated when a window
@@ -86,7 +91,7 @@ class _Observations:
         most windows (`mocap.fitting.windows`) triangulates only the ones it refits."""
         uv, conf = confident(self.keypoints[idx], self.weights, self.min_confidence)
         X, _ = triangulate(self.rig, uv, conf, max_error=self.max_error)
-        return torch.as_tensor(X, dtype=self.uv.dtype)
+        return torch.as_tensor(X, dtype=self.dtype)
 
 
 def confident(keypoints: np.ndarray, weights: np.ndarray, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -97,22 +102,25 @@ def confident(keypoints: np.ndarray, weights: np.ndarray, min_confidence: float)
     return np.where(ok[..., None], raw[..., :2], np.nan), np.where(ok, raw[..., 2], 0.0) * weights
 
 
+def _pixels(keypoints: np.ndarray, weights: np.ndarray, min_confidence: float, dtype) -> tuple[Tensor, Tensor]:
+    """`confident` as the fit reads it: tensors of ``dtype``, 0 for the NaN pixels (their confidence is 0)."""
+    uv, conf = confident(keypoints, weights, min_confidence)
+    return torch.as_tensor(np.nan_to_num(uv), dtype=dtype), torch.as_tensor(conf, dtype=dtype)
+
+
 def _observations(kp: Keypoints2D, rig: CameraRig, points: BodyPoints, cfg: FitConfig) -> _Observations:
     if tuple(kp.cameras) != tuple(rig.names):
         raise InputDataError(f"keypoints cameras {', '.join(kp.cameras)} do not match the calibration's {', '.join(rig.names)}")
     if len(kp.names) != len(points):
         raise InputDataError(f"keypoints have {len(kp.names)} points per view, the {kp.format!r} body keypoints {len(points)}")
-    weights = points.weights.numpy()
-    dt = points.body.dtype
-    F, V, K = kp.keypoints.shape[:3]
-    uv_t, conf_t = torch.zeros(F, V, K, 2, dtype=dt), torch.zeros(F, V, K, dtype=dt)
-    for s in range(0, F, _CHUNK):  # by chunks of frames: a long take's float64 copies at once are ~100 MB
-        uv, conf = confident(kp.keypoints[s:s + _CHUNK], weights, cfg.min_confidence)
-        uv_t[s:s + _CHUNK], conf_t[s:s + _CHUNK] = torch.as_tensor(np.nan_to_num(uv)), torch.as_tensor(conf)
+    weights, dt = points.weights.numpy(), points.body.dtype
+    F, V = kp.keypoints.shape[:2]
+    # by chunks of frames: a long take's float64 copies at once are ~100 MB
+    voting = by_frames(lambda f: participating_views(_pixels(kp.keypoints[f], weights, cfg.min_confidence, dt)[1],
+                                                     cfg.min_keypoints), F, torch.zeros(0, V, dtype=torch.bool), _CHUNK)
     use_masks = cfg.silhouette.enabled and kp.masks is not None
-    return _Observations(uv_t, conf_t,
-                         participating_views(conf_t, cfg.min_keypoints), rig, kp.keypoints, weights,
-                         cfg.min_confidence, cfg.triangulation.max_error, kp.masks if use_masks else None,
+    return _Observations(voting, rig, kp.keypoints, weights, cfg.min_confidence, cfg.triangulation.max_error, dt,
+                         kp.masks if use_masks else None,
                          kp.mask_boxes if use_masks else None, np.asarray(kp.image_sizes),
                          kp.occluders if use_masks else None)
 
@@ -195,11 +203,10 @@ def _fit_shape(kp, rig, body, spec, cfg, frames, progress, obs: _Observations | 
     surface = _surface(obs, body, cfg)
     fitted = []
     for i, idx in enumerate(batches(good, cfg.batch_size)):
-        t = torch.as_tensor(idx)
         p, _ = initialize(points, obs.points3d(idx), torch.zeros(10, dtype=body.dtype), False, cfg.ik, cfg.priors)
         if shared:  # one betas vector for the batch, starting from the mean of the IK fits
             p = BodyParams(p.global_orient, p.body_pose, p.betas.mean(0).expand_as(p.betas), p.transl)
-        fitted.append(refine(points, cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=False, shared_betas=shared,
+        fitted.append(refine(points, cams, p, *obs.at(idx), cfg, hold_betas=False, shared_betas=shared,
                              silhouettes=_silhouettes(obs, surface, idx, cfg)))
         if progress:
             progress(min((i + 1) * cfg.batch_size, len(good)), len(good))
@@ -208,7 +215,7 @@ def _fit_shape(kp, rig, body, spec, cfg, frames, progress, obs: _Observations | 
     w = obs.voting[t].sum(1).to(body.dtype)
     betas = (p.betas * w[:, None]).sum(0) / w.sum()
     held = BodyParams(p.global_orient, p.body_pose, betas.expand_as(p.betas), p.transl)
-    px, _ = reprojection_error(points, cams, held, obs.uv[t], obs.conf[t])
+    px, _ = reprojection_error(points, cams, held, *obs.at(good))
     return ShapeResult(betas, good, float(torch.nanmean(px)), p.betas)
 
 
@@ -300,9 +307,10 @@ class TakeFit:
         t, cfg, obs = torch.as_tensor(idx), self.cfg, self.obs
         batch_stats: list[IterationStats] | None = [] if self.debug else None
         window = Window(t, float(self.kp.fps), *self.anchor)
-        p = refine(self.points, self.cams, p, obs.uv[t], obs.conf[t], cfg, hold_betas=True, stats=batch_stats,
+        uv, conf = obs.at(idx)
+        p = refine(self.points, self.cams, p, uv, conf, cfg, hold_betas=True, stats=batch_stats,
                    window=window, silhouettes=_silhouettes(obs, self.surface, idx, cfg))
-        _, at_body = reprojection_error(self.points, self.cams, p, obs.uv[t], obs.conf[t])
+        _, at_body = reprojection_error(self.points, self.cams, p, uv, conf)
         poor = (at_body > cfg.lost_error).numpy()
         self.flags[idx[poor]] |= FLAGS["poor_fit"]
         if self.debug:
@@ -330,8 +338,8 @@ class TakeFit:
             out = smooth(out, cfg.smoothing.sigma_frames)
         F, V = obs.voting.shape
         # by chunks of frames: the whole take's keypoints, projections and errors at once are ~10 KB a frame
-        px = by_frames(lambda f: reprojection_error(self.points, self.cams, finite_or_rest(out.index(f)), obs.uv[f],
-                                                    obs.conf[f])[0], F, torch.zeros(0, V))
+        px = by_frames(lambda f: reprojection_error(self.points, self.cams, finite_or_rest(out.index(f)),
+                                                    *obs.at(f))[0], F, torch.zeros(0, V))
         px = torch.where(torch.isfinite(out.transl).all(-1)[:, None], px, torch.nan)
         diagnostics = _diagnostics(self.stats, F, V, cfg.iterations) if self.debug else {}
         return FitResult(out, self.betas, px.numpy(), obs.voting.numpy() & valid[:, None], self.flags,
