@@ -43,7 +43,8 @@ def _joints(body, p):
 def test_windowed_refit_matches_the_whole_take_refit(take, held):
     """With the shape given (Shape ReFit) and with it fitted: either way the refit keeps it."""
     body, spec, rig, truth, first, fixed, changed = take
-    previous = type(first)(**{**first.__dict__, "betas_held": held})
+    raw = type(first.raw)(*(getattr(first.raw, k).clone() for k in ("global_orient", "body_pose", "betas", "transl")))
+    previous = type(first)(**{**first.__dict__, "betas_held": held, "raw": raw})  # the refit writes over raw
     whole = fit_sequence(fixed, rig, body, spec, CFG, first.betas)
     part = refit_windows(previous, fixed, rig, body, spec, CFG, changed)
     X_whole, X_part, X_first = _joints(body, whole.params), _joints(body, part.params), _joints(body, first.params)

@@ -200,7 +200,8 @@ def fit_without_far_views(fit: Callable[..., tuple[FitResult, dict]], kp: Keypoi
         # The caller's detections are copied once, unless they are its to change; each later pass changes
         # that copy (on a long take, two copies alive at once were a pass's peak of memory).
         kp, own = without_views(kp, new, bad, in_place=own), True
-        result, extra = fit(kp, dataclasses.replace(result, params=None), new.any(1) | bad.any((1, 2)))
+        previous, result = dataclasses.replace(result, params=None), None  # its smoothed params freed
+        result, extra = fit(kp, previous, new.any(1) | bad.any((1, 2)))
     return result, extra, kp, far, dropped
 
 

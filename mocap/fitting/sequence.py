@@ -262,10 +262,11 @@ class TakeFit:
     anchored on the previous window's last two frames and started from its last pose, unless that window
     was lost (poor fit): then the next one starts from the triangulation alone, flagged reinitialised.
     ``betas`` None: the subject's shape is fitted first (`fit_shape`), then held; ``held``: whether given
-    ``betas`` are reported as the user's (Shape ReFit) rather than a fit's."""
+    ``betas`` are reported as the user's (Shape ReFit) rather than a fit's; ``out``: the ``F`` frames' fits
+    to write the windows' over (a refit's, `refit_windows`), else new ones."""
 
     def __init__(self, kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig,
-                 betas: Tensor | None = None, debug: bool = False, *, held: bool = True):
+                 betas: Tensor | None = None, debug: bool = False, *, held: bool = True, out: BodyParams | None = None):
         self.kp, self.body, self.cfg, self.debug = kp, body, cfg, debug
         self.points = BodyPoints(body, spec)
         self.obs = obs = _observations(kp, rig, self.points, cfg)
@@ -281,10 +282,15 @@ class TakeFit:
                                "check the detections (mocap info) or lower fit.min_views")
         self.flags = np.where(self.valid, 0, FLAGS["too_few_views"]).astype(np.uint8)
         F = len(self.valid)
-        nan = torch.full((F,), float("nan"), dtype=body.dtype)
-        self.out = BodyParams(nan[:, None, None].expand(F, 3, 3).clone(),
-                              nan[:, None, None, None].expand(F, 23, 3, 3).clone(), self.betas.expand(F, 10),
-                              nan[:, None].expand(F, 3).clone())
+        if out is None:
+            nan = torch.full((F,), float("nan"), dtype=body.dtype)
+            out = BodyParams(nan[:, None, None].expand(F, 3, 3).clone(),
+                             nan[:, None, None, None].expand(F, 23, 3, 3).clone(), self.betas.expand(F, 10),
+                             nan[:, None].expand(F, 3).clone())
+        else:  # the frames no window fits are empty, as in new ones
+            for k in ("global_orient", "body_pose", "transl"):
+                getattr(out, k)[torch.as_tensor(~self.valid)] = float("nan")
+        self.out = out
         self.stats: list[tuple[np.ndarray, list[IterationStats]]] = []
         self.warm: BodyParams | None = None  # the last frame fitted, unless it was lost
         self.anchor = _no_anchor(body.dtype)

@@ -43,9 +43,10 @@ _KEPT = FLAGS["poor_fit"] | FLAGS["reinitialized"]
 def refit_windows(previous: FitResult, kp: Keypoints2D, rig: CameraRig, body: BodyModel, spec, cfg: FitConfig,
                   changed: np.ndarray, progress: Progress | None = None) -> FitResult:
     """Fit ``kp`` again where it differs from the detections of ``previous`` (its ``raw`` fits needed), with
-    its shape: ``changed`` ``(F,)`` marks the frames whose detections changed."""
+    its shape: ``changed`` ``(F,)`` marks the frames whose detections changed. The refit's windows are written
+    over ``previous.raw`` (a take-long copy fewer, 15 MB for 18,000 frames), which is not to be read after."""
     with torch_threads(cfg.threads):
-        take = TakeFit(kp, rig, body, spec, cfg, previous.betas, held=previous.betas_held)
+        take = TakeFit(kp, rig, body, spec, cfg, previous.betas, held=previous.betas_held, out=previous.raw)
         was_valid = (previous.flags & FLAGS["too_few_views"]) == 0
         old = list(batches(np.flatnonzero(was_valid), cfg.batch_size))
         left = 0
