@@ -62,7 +62,9 @@ class AssociationConfig:
     max_keypoint_error: float = 0.10
     """After the fit, a keypoint whose error exceeds this (metres at the keypoint) is left out and the person
     refitted: a skeleton that mixes two people (the real two-person demo: cam03's reading of the man with a
-    leg on the hidden woman's) passes the view test when most of it is right. 0 turns it off. The keypoints
+    leg on the hidden woman's) passes the view test when most of it is right. Before the first fit, the same
+    distance from where the frames around put a keypoint leaves it out (`mocap.fitting.people.
+    implausible_keypoints`). 0 turns both off. The keypoints
     BlazePose sees lie a few centimetres from a good fit; 0.10 m against 0.25 m before: real two-person demo
     LOVO 35.9 -> 33.5 px (the woman) and 26.9 -> 25.2 px (the man), rendered two-person MPJPE 21.3 / 22.5 ->
     22.0 / 15.8 mm, the single-person sample unchanged (README, Several people)."""
