@@ -257,10 +257,10 @@ def run_people(root: Path, views: int | None = None, shape: Path | None = None, 
     out = Path(output) if output is not None else default_output(inp.root, part)
     check_destination(out, *(person_dir(inp.root, n) / default_output(inp.root, part).name for n in inp.people))
     fits = []
+    points = BodyPoints(inp.body, inp.spec)
     for n in inp.people:
         kp, swaps = (inp.keypoints, inp.swaps) if n == inp.people[0] else inp.person(n)
         betas = load_shape(Path(shape), inp.body) if shape is not None and n == inp.people[0] else None
-        points = BodyPoints(inp.body, inp.spec)
         implausible = implausible_keypoints(kp, inp.rig, points, inp.pipeline.fit)
         # Detections that passed the test between views but not the body: refit without them.
         result, extra, kp, far, dropped = fit_without_far_views(
