@@ -238,7 +238,8 @@ def test_jacobians_match_exact_exponential_map(with_betas):
     """The solver's cheap Jacobians (first-order retraction for keypoints, closed-form log-map Jacobian for
     the priors) equal autograd through the exact exponential map, at large angles too."""
     from mocap.fitting.priors import PriorConfig, prior_residuals
-    from mocap.fitting.solver import keypoint_jacobian, prior_jacobian
+    from mocap.fitting.params import step_size
+    from mocap.fitting.solver import keypoint_jacobian, prior_system
 
     body = load_body(body_spec(), dtype=torch.float64)
     g = torch.Generator().manual_seed(3)
@@ -255,11 +256,16 @@ def test_jacobians_match_exact_exponential_map(with_betas):
         torch.testing.assert_close(X, pts.of(p))
         torch.testing.assert_close(J, _exact_jacobian(pts.of, p, with_betas), rtol=1e-7, atol=1e-9)
     cfg = PriorConfig(pose=2.0, limits=50.0, betas=3.0)
-    Jp, rp = prior_jacobian(p, with_betas, cfg)
+    rp, J = prior_residuals(p.body_pose, p.betas if with_betas else None, cfg)
+    Jp = torch.zeros(3, J.shape[1], step_size(with_betas), dtype=J.dtype)  # the root and translation: no prior
+    Jp[..., 3:72], Jp[..., 75:] = J[..., :69], J[..., 69:]
     residuals = lambda q: prior_residuals(q.body_pose, q.betas if with_betas else None, cfg)[0]
-    torch.testing.assert_close(rp, residuals(p))
     assert rp[0, 69] > 0  # the left knee's limit residual
     torch.testing.assert_close(Jp, _exact_jacobian(residuals, p, with_betas), rtol=1e-6, atol=1e-8)
+    # The solver's normal equations of the priors, assembled from per-joint blocks, are the dense J^T J, J^T r.
+    H, g = prior_system(p, with_betas, cfg)
+    torch.testing.assert_close(H, Jp.transpose(1, 2) @ Jp, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g, (Jp.transpose(1, 2) @ rp[..., None])[..., 0], rtol=1e-12, atol=1e-12)
 
 
 def test_jacobian_products_are_matmul_and_cross_to_the_bit():

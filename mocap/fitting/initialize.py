@@ -10,7 +10,7 @@ from torch import Tensor
 from mocap.fitting.config import IKConfig
 from mocap.fitting.params import BodyParams
 from mocap.fitting.priors import PriorConfig
-from mocap.fitting.solver import BodyPoints, damped_solve, geman_mcclure_weights, keypoint_jacobian, prior_jacobian
+from mocap.fitting.solver import BodyPoints, damped_solve, geman_mcclure_weights, keypoint_jacobian, prior_system
 from mocap.errors import FittingError
 
 TORSO = ("left_hip", "right_hip", "left_shoulder", "right_shoulder")
@@ -75,9 +75,9 @@ def fit_to_points(points: BodyPoints, X: Tensor, p: BodyParams, hold_betas: bool
         J, r = J.flatten(1, 2) / cfg.sigma, r.flatten(1)
         w3 = w.repeat_interleave(3, 1)
         Jw = J * w3[..., None]
-        Jp, rp = prior_jacobian(p, not hold_betas, priors)
-        H = torch.baddbmm(Jp.transpose(1, 2) @ Jp, Jw.transpose(1, 2), J)  # the same floats, one sum fewer
-        g = (Jw * r[..., None]).sum(1) + (Jp * rp[..., None]).sum(1)
+        Hp, gp = prior_system(p, not hold_betas, priors)
+        H = torch.baddbmm(Hp, Jw.transpose(1, 2), J)
+        g = (Jw.transpose(1, 2) @ r[..., None])[..., 0] + gp
         p = p.retract(damped_solve(H, g, cfg.damping), not hold_betas)
     return p
 

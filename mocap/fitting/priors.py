@@ -69,6 +69,35 @@ def num_prior_residuals(with_betas: bool) -> int:
     return 23 * 3 + len(_LIMITS) + (10 if with_betas else 0)
 
 
+def _terms(body_pose: Tensor, cfg: PriorConfig) -> tuple[Tensor, Tensor, list[tuple[int, Tensor, Tensor]]]:
+    """The pose prior's residuals ``(B, 23, 3)`` and their Jacobian rows ``(B, 23, 3, 3)`` (row (j, a) is d
+    residual / d w_j: one joint each), and each limit's joint, residual ``(B,)`` and row ``(B, 3)`` on it."""
+    aa = matrix_to_axis_angle(body_pose)  # (B, 23, 3)
+    Jlog = right_jacobian_inverse(aa)  # (B, 23, 3, 3): d aa_j / d w_j
+    sigma = POSE_SIGMA.to(aa)
+    w_pose, w_lim = cfg.pose ** 0.5, cfg.limits ** 0.5
+    limits = []
+    for j, a, s in _LIMITS:
+        active = (s * aa[:, j, a] > 0).to(aa.dtype)
+        limits.append((j, w_lim * torch.relu(s * aa[:, j, a]), w_lim * s * active[:, None] * Jlog[:, j, a]))
+    return w_pose * aa / sigma, w_pose * Jlog / sigma[..., None], limits
+
+
+def prior_normal(body_pose: Tensor, betas: Tensor | None, cfg: PriorConfig) -> tuple[Tensor, Tensor]:
+    """The priors' Gauss-Newton blocks: ``J^T J`` ``(B, 23, 3, 3)`` per joint (every prior residual depends on
+    one joint's increment only, so ``J^T J`` is block-diagonal) and ``J^T r`` ``(B, 23, 3)``; with ``betas``
+    (B, 10), also the betas prior's ``J^T r`` ``(B, 10)`` (its ``J^T J`` is ``cfg.betas`` times the identity).
+
+    What `prior_residuals`' dense Jacobian gives as ``J^T J``, without its (B, 73, 69) products."""
+    r, J, limits = _terms(body_pose, cfg)
+    H = torch.einsum("bjac,bjad->bjcd", J, J)
+    g = torch.einsum("bjac,bja->bjc", J, r)
+    for j, r_lim, row in limits:
+        H[:, j] += row[:, :, None] * row[:, None, :]
+        g[:, j] += row * r_lim[:, None]
+    return H, g, None if betas is None else cfg.betas * betas
+
+
 def prior_residuals(body_pose: Tensor, betas: Tensor | None, cfg: PriorConfig) -> tuple[Tensor, Tensor]:
     """``body_pose`` (B, 23, 3, 3), ``betas`` (B, 10) or None when held -> residuals ``(B, N)`` and their
     Jacobian ``(B, N, 69 [+ 10])`` with respect to right increments of the 23 joint rotations
@@ -78,26 +107,22 @@ def prior_residuals(body_pose: Tensor, betas: Tensor | None, cfg: PriorConfig) -
     rotation-to-axis-angle conversion.
     """
     B = body_pose.shape[0]
-    aa = matrix_to_axis_angle(body_pose)  # (B, 23, 3)
-    Jlog = right_jacobian_inverse(aa)  # (B, 23, 3, 3): d aa_j / d w_j
-    sigma = POSE_SIGMA.to(aa)
-    w_pose, w_lim = cfg.pose ** 0.5, cfg.limits ** 0.5
-    res = [w_pose * (aa / sigma).flatten(1)]
+    r, J, limits = _terms(body_pose, cfg)
+    res = [r.flatten(1)]
     # Block-diagonal over joints: row (j, a) depends on joint j's increment only.
-    J_pose = aa.new_zeros(B, 23, 3, 23, 3)
-    J_pose.diagonal(dim1=1, dim2=3).copy_((w_pose * Jlog / sigma[..., None]).permute(0, 2, 3, 1))
+    J_pose = r.new_zeros(B, 23, 3, 23, 3)
+    J_pose.diagonal(dim1=1, dim2=3).copy_(J.permute(0, 2, 3, 1))
     jac = [J_pose.reshape(B, 69, 69)]
     lim, lim_jac = [], []
-    for j, a, s in _LIMITS:
-        active = (s * aa[:, j, a] > 0).to(aa.dtype)
-        lim.append(w_lim * torch.relu(s * aa[:, j, a]))
-        row = aa.new_zeros(B, 23, 3)
-        row[:, j] = w_lim * s * active[:, None] * Jlog[:, j, a]
-        lim_jac.append(row.flatten(1))
+    for j, r_lim, row in limits:
+        lim.append(r_lim)
+        full = r.new_zeros(B, 23, 3)
+        full[:, j] = row
+        lim_jac.append(full.flatten(1))
     res.append(torch.stack(lim, 1))
     jac.append(torch.stack(lim_jac, 1))
     if betas is not None:
         res.append(cfg.betas ** 0.5 * betas)
         jac = [torch.cat([J, J.new_zeros(B, J.shape[1], 10)], 2) for J in jac]
-        jac.append(torch.cat([aa.new_zeros(B, 10, 69), cfg.betas ** 0.5 * torch.eye(10, dtype=aa.dtype).expand(B, 10, 10)], 2))
+        jac.append(torch.cat([r.new_zeros(B, 10, 69), cfg.betas ** 0.5 * torch.eye(10, dtype=r.dtype).expand(B, 10, 10)], 2))
     return torch.cat(res, 1), torch.cat(jac, 1)

@@ -233,8 +233,7 @@ def with_silhouettes(lin: Linearization, surface: Surface, cams, p, sil: Silhoue
         depth = cams.depth(X).median(-1).values.clamp_min(0.1)  # (B, V)
         X_c = surface.positions(p)
     J, r, w = silhouette_rows(J_X, X, X_c, surface, cams, sil, depth / cams.K[:, 0, 0] / robust.sigma, cfg, robust)
-    return Linearization(J=torch.cat([lin.J, J], 2), r=torch.cat([lin.r, r], 2), w=torch.cat([lin.w, w], 2),
-                         Jp=lin.Jp, rp=lin.rp, error_px=lin.error_px)
+    return lin.with_rows(J, r, w)
 
 
 def silhouette_rows(J_X: Tensor, X: Tensor, X_c: Tensor, surface: Surface, cams, sil: Silhouettes, scale: Tensor,

@@ -15,6 +15,7 @@ priors' share.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from mocap.body.model import BodyModel
 from mocap.cameras import project, world_to_camera
 from mocap.fitting.kinematics import pose_jacobian, project_jacobian
 from mocap.fitting.params import NUM_ROT, BodyParams, step_size
-from mocap.fitting.priors import PriorConfig, prior_residuals
+from mocap.fitting.priors import PriorConfig, prior_normal
 
 
 class BodyPoints:
@@ -95,23 +96,57 @@ class Cameras:
 
 @dataclass(frozen=True)
 class Linearization:
-    """Everything one Gauss-Newton iteration needs, for ``B`` frames, ``V`` views, ``K`` keypoints, ``P`` unknowns."""
+    """Everything one Gauss-Newton iteration needs, for ``B`` frames, ``V`` views, ``K`` keypoints, ``P`` unknowns.
 
-    J: Tensor  # (B, V, 2K, P) Jacobian of the scaled reprojection residuals
-    r: Tensor  # (B, V, 2K) scaled residuals, unit variance
-    w: Tensor  # (B, V, 2K) IRLS weights times confidences (0 where missing)
-    Jp: Tensor  # (B, N, P) Jacobian of the prior residuals
-    rp: Tensor  # (B, N)
+    The keypoint rows are kept factored, the 3D keypoints' Jacobian apart from each view's projection
+    Jacobian: the normal equations summed over views then cost ``3K`` rows per frame instead of ``2VK``
+    (`data_normal_sum`). Other terms' rows (the silhouettes') are held whole in ``extra``."""
+
+    J_X: Tensor  # (B, K, 3, P) Jacobian of the world keypoints
+    J_uv: Tensor  # (B, V, K, 2, 3) Jacobian of the scaled reprojection residuals with respect to the keypoints
+    r: Tensor  # (B, V, K, 2) scaled residuals, unit variance
+    w: Tensor  # (B, V, K) IRLS weights times confidences (0 where missing)
+    Hp: Tensor  # (B, P, P) the priors' J^T J
+    gp: Tensor  # (B, P) and J^T r
     error_px: Tensor  # (B, V, K) reprojection error in pixels (NaN where not observed)
+    extra: tuple[Tensor, Tensor, Tensor] | None = None  # rows (B, V, M, P), residuals and weights (B, V, M)
+
+    def with_rows(self, J: Tensor, r: Tensor, w: Tensor) -> "Linearization":
+        """This with another term's rows ``J`` (B, V, M, P), residuals ``r`` and weights ``w`` (B, V, M) added."""
+        if self.extra is not None:
+            J, r, w = (torch.cat([a, b], 2) for a, b in zip(self.extra, (J, r, w)))
+        return dataclasses.replace(self, extra=(J, r, w))
 
     def data_normal(self) -> tuple[Tensor, Tensor]:
         """Per-view ``J^T W J`` (B, V, P, P) and ``J^T W r`` (B, V, P)."""
-        Jw = self.J * self.w[..., None]
+        B, V, K = self.w.shape
+        J = torch.einsum("bvkij,bkjp->bvkip", self.J_uv, self.J_X).reshape(B, V, 2 * K, -1)
+        r, w = self.r.reshape(B, V, 2 * K), self.w[..., None].expand(B, V, K, 2).reshape(B, V, 2 * K)
+        if self.extra is not None:
+            J, r, w = (torch.cat([a, b], 2) for a, b in zip((J, r, w), self.extra))
+        Jw = J * w[..., None]
         # The gradient as a product, not an elementwise copy of ``Jw`` summed (a (B, V, 2K, P) temporary).
-        return Jw.transpose(-1, -2) @ self.J, (Jw.transpose(-1, -2) @ self.r[..., None])[..., 0]
+        return Jw.transpose(-1, -2) @ J, (Jw.transpose(-1, -2) @ r[..., None])[..., 0]
+
+    def data_normal_sum(self) -> tuple[Tensor, Tensor]:
+        """``J^T W J`` (B, P, P) and ``J^T W r`` (B, P) summed over the views: each keypoint's views first
+        gathered into a 3 x 3 normal matrix and gradient in world coordinates, then chained once."""
+        B, K, _, P = self.J_X.shape
+        Jw = self.J_uv * self.w[..., None, None]  # (B, V, K, 2, 3)
+        M = torch.einsum("bvkic,bvkid->bkcd", Jw, self.J_uv)  # (B, K, 3, 3)
+        gX = torch.einsum("bvkic,bvki->bkc", Jw, self.r)  # (B, K, 3)
+        J_X = self.J_X.reshape(B, 3 * K, P)
+        H = J_X.transpose(-1, -2) @ (M @ self.J_X).reshape(B, 3 * K, P)
+        g = (J_X.transpose(-1, -2) @ gX.reshape(B, 3 * K, 1))[..., 0]
+        if self.extra is not None:
+            J, r, w = (x.flatten(1, 2) for x in self.extra)  # (B, V M, P), (B, V M)
+            Je = J * w[..., None]
+            H = torch.baddbmm(H, Je.transpose(-1, -2), J)
+            g = g + (Je.transpose(-1, -2) @ r[..., None])[..., 0]
+        return H, g
 
     def prior_normal(self) -> tuple[Tensor, Tensor]:
-        return self.Jp.transpose(-1, -2) @ self.Jp, (self.Jp * self.rp[..., None]).sum(-2)
+        return self.Hp, self.gp
 
 
 def geman_mcclure_weights(e: Tensor, scale: float) -> Tensor:
@@ -139,13 +174,19 @@ def keypoint_jacobian(points: BodyPoints, p: BodyParams, with_betas: bool) -> tu
     return torch.cat([J, (X_i[:, 1:] - X_i[:, :1]).permute(0, 2, 3, 1)], -1), X
 
 
-def prior_jacobian(p: BodyParams, with_betas: bool, priors: PriorConfig) -> tuple[Tensor, Tensor]:
-    """Jacobian ``(B, N, P)`` (zero for the root and translation) and residuals ``(B, N)`` of the priors at ``p``."""
-    rp, J = prior_residuals(p.body_pose, p.betas if with_betas else None, priors)
-    Jp = J.new_zeros(len(p), J.shape[1], step_size(with_betas))
-    Jp[..., 3:NUM_ROT] = J[..., :69]
-    Jp[..., NUM_ROT + 3:] = J[..., 69:]
-    return Jp, rp
+def prior_system(p: BodyParams, with_betas: bool, priors: PriorConfig) -> tuple[Tensor, Tensor]:
+    """The priors' ``J^T J`` ``(B, P, P)`` and ``J^T r`` ``(B, P)`` at ``p`` (zero for the root and translation):
+    block-diagonal, built from each joint's 3 x 3 block (`mocap.fitting.priors.prior_normal`)."""
+    H_j, g_j, g_betas = prior_normal(p.body_pose, p.betas if with_betas else None, priors)
+    B, P = len(p), step_size(with_betas)
+    H, g = H_j.new_zeros(B, P, P), H_j.new_zeros(B, P)
+    blocks = H[:, 3:NUM_ROT, 3:NUM_ROT].unflatten(1, (23, 3)).unflatten(3, (23, 3))  # (B, 23, 3, 23, 3) view
+    blocks.diagonal(dim1=1, dim2=3).copy_(H_j.permute(0, 2, 3, 1))
+    g[:, 3:NUM_ROT] = g_j.flatten(1)
+    if with_betas:
+        H[:, NUM_ROT + 3:, NUM_ROT + 3:] = priors.betas * torch.eye(10, dtype=H.dtype)
+        g[:, NUM_ROT + 3:] = g_betas
+    return H, g
 
 
 def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: Tensor, with_betas: bool,
@@ -157,21 +198,16 @@ def linearize(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf
     """
     B, V, K = conf.shape
     J_X, X = keypoint_jacobian(points, p, with_betas)  # (B,K,3,P), (B,K,3)
-    Jp, rp = prior_jacobian(p, with_betas, priors)
+    Hp, gp = prior_system(p, with_betas, priors)
     proj, J_uv = project_jacobian(X, cams.K, cams.dist, cams.R, cams.t)  # (B,V,K,2), (B,V,K,2,3)
     with torch.no_grad():
         depth = cams.depth(X).median(-1).values.clamp_min(0.1)  # (B, V)
         s = (depth / cams.K[:, 0, 0] / robust.sigma)[..., None, None]  # pixels -> unit-variance residual
     r = (proj - uv) * s  # (B, V, K, 2)
-    # Scaled straight into the (B, V, K, 2, P) layout: the einsum's result is a permuted view, and scaling
-    # it then copying it into that layout took two slow strided passes over the largest tensor of the fit.
-    J = J_X.new_empty(B, V, K, 2, J_X.shape[-1])
-    torch.mul(torch.einsum("bvkij,bkjp->bvkip", J_uv, J_X), s[..., None], out=J)
     e_scaled = r.norm(dim=-1)  # (B, V, K) in units of sigma
     error_px = torch.where(conf > 0, e_scaled / s[..., 0], torch.nan)
     w = conf * geman_mcclure_weights(e_scaled * robust.sigma, robust.scale)
-    w2 = w[..., None].expand(B, V, K, 2).reshape(B, V, 2 * K)
-    return Linearization(J=J.reshape(B, V, 2 * K, -1), r=r.reshape(B, V, 2 * K), w=w2, Jp=Jp, rp=rp, error_px=error_px)
+    return Linearization(J_X=J_X, J_uv=J_uv * s[..., None], r=r, w=w, Hp=Hp, gp=gp, error_px=error_px)
 
 
 def damped_solve(H: Tensor, g: Tensor, damping: float) -> Tensor:

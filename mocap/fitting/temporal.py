@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mocap.body.model import PARENTS
 from mocap.fitting.kinematics import pose_jacobian
 from mocap.fitting.params import BodyParams
 from mocap.fitting.solver import geman_mcclure_weights
@@ -72,8 +73,6 @@ def accel_system(body, p: BodyParams, window: Window, cfg: TemporalConfig, P: in
         return None
     B = len(p)
     J, X = pose_jacobian(body, torch.arange(24), np.zeros(0, dtype=np.int64), p.rotations, p.betas, p.transl)
-    if P > J.shape[-1]:
-        J = torch.nn.functional.pad(J, (0, P - J.shape[-1]))  # (B, 24, 3, P)
     scale = 1.0 / (cfg.accel_sigma / window.fps ** 2)
     nodes = torch.cat([window.anchor_joints.to(X), X])  # (A + B, 24, 3)
     coef = torch.tensor([1.0, -2.0, 1.0], dtype=X.dtype)
@@ -86,15 +85,29 @@ def accel_system(body, p: BodyParams, window: Window, cfg: TemporalConfig, P: in
         free = t[:, c] >= A
         D[torch.nonzero(free)[:, 0], t[free, c] - A] = coef[c]
     D = D * scale
-    Jf = J.flatten(1, 2)  # (B, 72, P)
+    Jf = J.flatten(1, 2)  # (B, 72, 75)
+    # The products over the columns that move a joint centre only (60 of 75), written into the blocks' places.
+    Jm, place = Jf[..., _MOVING], (_MOVING[:, None] * P + _MOVING).flatten()
     blocks = []
     for d in range(3):
         n = max(B - d, 0)
         C = torch.einsum("kj,kt,kt->tj", w, D[:, d:], D[:, :n]).repeat_interleave(3, -1)  # (B-d, 72)
-        blocks.append((Jf[d:] * C[..., None]).transpose(-1, -2) @ Jf[:n])
-    # d E / d step_b = sum_k D[k, b] w_kj J_bj^T a_kj (a already scaled)
-    g = torch.einsum("kb,kj,kjc,bjcp->bp", D, w, a, J)
-    return AccelSystem(tuple(blocks), g)
+        block = ((Jm[d:] * C[..., None]).transpose(-1, -2) @ Jm[:n]).flatten(1)
+        blocks.append(block.new_zeros(n, P * P).index_copy_(1, place, block).view(n, P, P))
+    # d E / d step_b = sum_k D[k, b] w_kj J_bj^T a_kj (a already scaled): the joints' gradient first
+    g = ((D.T @ (w[..., None] * a).flatten(1))[:, None] @ Jf)[:, 0]  # (B, 75)
+    return AccelSystem(tuple(blocks), torch.nn.functional.pad(g, (0, P - Jf.shape[-1])))
+
+
+def _moving_columns() -> Tensor:
+    """``(60,)`` the step's columns that move some joint centre: the rotations of the joints that carry another
+    joint, and the translation. A leaf joint's rotation (feet, head, hands) moves no joint centre, so the
+    penalty's blocks are zero in its rows and columns."""
+    parents = sorted({j for j in PARENTS if j >= 0})
+    return torch.as_tensor([3 * j + a for j in parents for a in range(3)] + [72, 73, 74])
+
+
+_MOVING = _moving_columns()
 
 
 def frame_share(sys: AccelSystem) -> tuple[Tensor, Tensor]:

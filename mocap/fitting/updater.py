@@ -62,11 +62,11 @@ def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: T
         lin = linearize(points, cams, p, uv, conf, with_betas, cfg.priors, cfg.robust)
         if silhouettes is not None:
             lin = with_silhouettes(lin, silhouettes[0], cams, p, silhouettes[1], with_betas, cfg.silhouette, cfg.robust)
-        Hd, gd = lin.data_normal()  # (B, V, P, P), (B, V, P)
         Hp, gp = lin.prior_normal()  # (B, P, P), (B, P)
         acc = None if window is None else accel_system(points.body, p, window, cfg.temporal, gp.shape[-1])
         if cfg.combine == "joint":
-            H, g = Hd.sum(1) + Hp, gd.sum(1) + gp
+            H, g = lin.data_normal_sum()
+            H, g = H + Hp, g + gp
             if shared_betas and with_betas:
                 step = shared_betas_solve(*_prior_once(H, g, p.betas, active, cfg.priors.betas), cfg.damping)
             elif acc is None:
@@ -79,6 +79,7 @@ def refine(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Tensor, conf: T
             if acc is not None:
                 Ha, ga = frame_share(acc)
                 Hp, gp = Hp + Ha, gp + ga
+            Hd, gd = lin.data_normal()  # (B, V, P, P), (B, V, P)
             new, spread = _averaged_update(p, lin, Hd, gd, Hp, gp, voting, n_voting, cams, cfg, with_betas)
         if hold_betas:
             new = BodyParams(new.global_orient, new.body_pose, p.betas, new.transl)
