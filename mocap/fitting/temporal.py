@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.linalg import get_blas_funcs, get_lapack_funcs
 from torch import Tensor
 
 from mocap.body.model import PARENTS
@@ -122,35 +123,47 @@ def window_solve(H: Tensor, g: Tensor, sys: AccelSystem, damping: float) -> Tens
     Block-banded Cholesky ``A = L L^T`` (``L`` has blocks ``L[t, t-2..t]``), one frame at a time: about
     ``5 P^3`` operations per frame. LAPACK's banded ``pbsv`` on the same matrix took 4 s per 40-frame
     window here, and block Gauss-Seidel sweeps converge too slowly for slow motions (the smooth error modes).
+    The blocks go to BLAS and LAPACK through scipy, not torch: on 75 x 75 blocks torch's per-call cost (and
+    the copy its Cholesky makes to zero the upper triangle) made the window 1.5x as slow. A C-ordered block
+    is passed as its Fortran-ordered transpose (no copy): each factor is held as ``U = L^T``, each
+    off-diagonal block as its transpose.
     """
     B, P = g.shape
-    A = H + sys.blocks[0]
-    d = A.diagonal(dim1=-2, dim2=-1)
-    d += damping * (d + 1e-6)  # in place: adding a (B, P, P) diagonal matrix cost as much as the sum above
-    low1, low2 = sys.blocks[1], sys.blocks[2]  # H[t+1, t], H[t+2, t]
-    L0, L1, L2, info = [None] * B, [None] * B, [None] * B, [None] * B  # L[t, t], L[t, t-1], L[t, t-2]
-    # M Lkk^-T as a right-side solve on Lkk^T: the left-side solve of M^T needed a transposed copy of each
-    # block and cost 2.6x as much (75 x 75 blocks, float32, one thread).
-    solve_t = lambda M, Lkk: torch.linalg.solve_triangular(Lkk.mT, M, upper=True, left=False)
-    for t in range(B):
-        S = A[t]
-        if t >= 2:
-            L2[t] = solve_t(low2[t - 2], L0[t - 2])
-            S = torch.addmm(S, L2[t], L2[t].T, alpha=-1)  # S - L2 L2^T, the same floats in one call
-        if t >= 1:
-            M = torch.addmm(low1[t - 1], L2[t], L1[t - 1].T, alpha=-1) if t >= 2 else low1[t - 1]
-            L1[t] = solve_t(M, L0[t - 1])
-            S = torch.addmm(S, L1[t], L1[t].T, alpha=-1)
-        L0[t], info[t] = torch.linalg.cholesky_ex(S)
-    if torch.stack(info).any():  # checked once at the end: a failed block only spoils the later ones
-        return torch.zeros_like(g)
-    b = -(g + sys.g)
+    A = (H + sys.blocks[0]).numpy()  # a new array: factorised in place
+    d = np.einsum("bii->bi", A)  # a writable view of the diagonals
+    d += damping * (d + 1e-6)
+    low1, low2 = sys.blocks[1].numpy(), sys.blocks[2].numpy()  # H[t+1, t], H[t+2, t]
+    trsm, syrk, gemm, trsv, gemv = get_blas_funcs(("trsm", "syrk", "gemm", "trsv", "gemv"), (A,))
+    (potrf,) = get_lapack_funcs(("potrf",), (A,))
+    U, L1t, L2t = [None] * B, [None] * B, [None] * B  # L[t, t]^T, L[t, t-1]^T, L[t, t-2]^T (Fortran order)
+    b = -(g + sys.g).numpy()
     y = [None] * B
     for t in range(B):
-        r = b[t] - (L1[t] @ y[t - 1] if t >= 1 else 0) - (L2[t] @ y[t - 2] if t >= 2 else 0)
-        y[t] = torch.linalg.solve_triangular(L0[t], r[:, None], upper=False)[:, 0]
+        S = A[t].T  # symmetric: the same matrix, Fortran-ordered; only its upper triangle is read and updated
+        if t >= 2:
+            L2t[t] = trsm(1.0, U[t - 2], low2[t - 2].T, side=0, lower=0, trans_a=1)  # L^-1 low2^T
+            S = syrk(-1.0, L2t[t], beta=1.0, c=S, trans=1, lower=0, overwrite_c=1)  # S - L2 L2^T
+        if t >= 1:
+            M = low1[t - 1].T
+            if t >= 2:  # (low1 - L2 L1'^T)^T
+                M = gemm(-1.0, L1t[t - 1], L2t[t], beta=1.0, c=M.copy(order="F"), trans_a=1, overwrite_c=1)
+            L1t[t] = trsm(1.0, U[t - 1], M, side=0, lower=0, trans_a=1)
+            S = syrk(-1.0, L1t[t], beta=1.0, c=S, trans=1, lower=0, overwrite_c=1)
+        U[t], info = potrf(S, lower=0, clean=1, overwrite_a=1)
+        if info != 0:  # a failed block spoils the later ones
+            return torch.zeros_like(g)
+        r = b[t]  # forward substitution as the factors come: L y = b
+        if t >= 1:
+            r = gemv(-1.0, L1t[t], y[t - 1], beta=1.0, y=r, trans=1)
+        if t >= 2:
+            r = gemv(-1.0, L2t[t], y[t - 2], beta=1.0, y=r, trans=1)
+        y[t] = trsv(U[t], r, lower=0, trans=1)
     x = [None] * B
-    for t in reversed(range(B)):
-        r = y[t] - (L1[t + 1].T @ x[t + 1] if t + 1 < B else 0) - (L2[t + 2].T @ x[t + 2] if t + 2 < B else 0)
-        x[t] = torch.linalg.solve_triangular(L0[t].T, r[:, None], upper=True)[:, 0]
-    return torch.stack(x)
+    for t in reversed(range(B)):  # back substitution: L^T x = y
+        r = y[t].copy()
+        if t + 1 < B:
+            r = gemv(-1.0, L1t[t + 1], x[t + 1], beta=1.0, y=r)
+        if t + 2 < B:
+            r = gemv(-1.0, L2t[t + 2], x[t + 2], beta=1.0, y=r)
+        x[t] = trsv(U[t], r, lower=0)
+    return torch.from_numpy(np.stack(x))
