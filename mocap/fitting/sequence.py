@@ -154,12 +154,16 @@ def reprojection_error(points: BodyPoints, cams: Cameras, p: BodyParams, uv: Ten
 
 @contextlib.contextmanager
 def torch_threads(n: int):
-    """torch's CPU thread count set to ``n`` (0: unchanged) for the duration."""
+    """torch's and the BLAS libraries' CPU thread counts set to ``n`` (0: unchanged) for the duration (the
+    window solve calls scipy's BLAS on 75 x 75 blocks: its threads doubled the CPU for the same wall time)."""
+    from threadpoolctl import threadpool_limits
+
     before = torch.get_num_threads()
     if n > 0:
         torch.set_num_threads(n)
     try:
-        yield
+        with threadpool_limits(limits=n if n > 0 else None, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(before)
 
