@@ -217,7 +217,7 @@ def test_select_views_drops_a_miscalibrated_camera():
 
 def test_pipeline_preset_and_overrides():
     cfg = load_pipeline("keypoints", {"fit": {"combine": "average", "priors": {"pose": 2.0}}})
-    assert cfg.fit.combine == "average" and cfg.fit.priors.pose == 2.0 and cfg.fit.iterations == 10
+    assert cfg.fit.combine == "average" and cfg.fit.priors.pose == 2.0 and cfg.fit.iterations == 6
     with pytest.raises(ConfigError, match="iteratons"):
         load_pipeline("keypoints", {"fit": {"iteratons": 3}})
     with pytest.raises(ConfigError, match="no such pipeline"):
