@@ -61,7 +61,7 @@ class FitConfig:
     """Levenberg-Marquardt damping of the joint step (combine: joint), relative to the diagonal of the normal matrix.
     The systems are well posed (priors on every joint), so light damping converges in fewer iterations: on
     benchmarks/fitting.py (6 motions, 120 frames) 6 iterations at 1e-4 gave MPJPE 4.4 mm against 5.2 for 10 at
-    0.01, and the real samples' reprojection and leave-one-view-out errors stayed within 0.4 px."""
+    0.01, and the real samples' reprojection and leave-one-view-out errors stayed within 0.6 px."""
     view_damping: float = 1.0
     """The same for each view's own step (combine: average). One view hardly constrains depth, so its
     undamped step moves the body along its rays by as much as its noise allows; heavy damping keeps each
